@@ -1,0 +1,101 @@
+"""Turn a `NetworkSpec` into a `keras.Sequential`.
+
+The model takes raw pixels (uint8 or float, 0..255): the preprocessing is its first layer, so an
+exported `.keras` file needs nothing else to predict. Only Keras' own layers and initializers
+are used, so a saved model loads in a Python that has Keras and not keras-cifar.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from keras_cifar.zoo import INITS, INPUT_SHAPE, LayerSpec, NetworkSpec
+
+# Each weighted layer draws its kernel and bias from seeds derived from the model's seed, so
+# two layers of the same shape never get the same values.
+_SEEDS_PER_LAYER = 2
+
+
+def preprocess_layer(preprocess: str) -> keras.layers.Layer:
+    """Returns the `Rescaling` layer for a zoo `preprocess` value (`unit` or `symmetric`)."""
+    if preprocess == "unit":
+        return keras.layers.Rescaling(1.0 / 255, name="rescale")
+    if preprocess == "symmetric":
+        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")
+    raise ValueError(f"Unknown preprocess; expected 'unit' or 'symmetric'. Received: preprocess={preprocess!r}")
+
+
+def _initializers(layer: LayerSpec, init: str, seed: int | None):
+    """Returns (kernel, bias) initializers for a weighted layer."""
+    kernel_seed = bias_seed = None
+    if seed is not None:
+        kernel_seed, bias_seed = seed, seed + 1
+    if init == "keras":
+        return keras.initializers.GlorotUniform(seed=kernel_seed), keras.initializers.Zeros()
+    # PyTorch's default (kaiming_uniform with a=sqrt(5)) is U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    # for the kernel; VarianceScaling's uniform limit is sqrt(3 * scale / fan_in), so 1/3.
+    bound = 1.0 / math.sqrt(layer.fan_in)
+    kernel = keras.initializers.VarianceScaling(
+        scale=1.0 / 3.0, mode="fan_in", distribution="uniform", seed=kernel_seed
+    )
+    bias = keras.initializers.RandomUniform(-bound, bound, seed=bias_seed)
+    return kernel, bias
+
+
+def _keras_layer(layer: LayerSpec, init: str, seed: int | None) -> keras.layers.Layer:
+    o = layer.options
+    activation = None if o.get("activation", "linear") == "linear" else o["activation"]
+    if layer.kind in ("conv", "dense"):
+        kernel, bias = _initializers(layer, init, seed)
+        if layer.kind == "conv":
+            return keras.layers.Conv2D(
+                o["filters"], o["kernel_size"], strides=o["strides"], padding=o["padding"],
+                activation=activation, kernel_initializer=kernel, bias_initializer=bias,
+                name=layer.name,
+            )
+        return keras.layers.Dense(
+            o["units"], activation=activation, kernel_initializer=kernel,
+            bias_initializer=bias, name=layer.name,
+        )
+    if layer.kind == "maxpool":
+        return keras.layers.MaxPooling2D(o["pool_size"], strides=o["strides"], name=layer.name)
+    if layer.kind == "flatten":
+        return keras.layers.Flatten(name=layer.name)
+    if layer.kind == "dropout":
+        return keras.layers.Dropout(o["rate"], seed=seed, name=layer.name)
+    if layer.kind == "batchnorm":
+        return keras.layers.BatchNormalization(name=layer.name)
+    raise ValueError(f"Unknown layer kind in network spec. Received: kind={layer.kind!r}")
+
+
+def build_model(spec: NetworkSpec, init: str | None = None, seed: int | None = None) -> keras.Sequential:
+    """Builds the Keras model of a zoo network.
+
+    Args:
+        spec: the network, from `keras_cifar.zoo`.
+        init: `torch` for PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+            for kernels and biases, or `keras` for Keras' defaults (Glorot-uniform, zero
+            bias). None means the network's own default (`torch` in the zoo).
+        seed: seeds every initializer, so the same seed gives the same weights. None draws
+            from Keras' global generator (`keras.utils.set_random_seed`).
+
+    Returns:
+        A built `keras.Sequential` named after the network, taking (N, 32, 32, 3) raw pixels
+        and returning (N, 10) logits.
+
+    Raises:
+        ValueError: `init` is not `torch` or `keras`.
+    """
+    init = spec.init if init is None else init
+    if init not in INITS:
+        raise ValueError(
+            f"Unknown weight initialisation for network '{spec.id}'; expected one of "
+            f"{list(INITS)}. Received: init={init!r}"
+        )
+    layers = [keras.Input(INPUT_SHAPE, name="pixels"), preprocess_layer(spec.preprocess)]
+    for index, layer in enumerate(spec.layers):
+        layer_seed = None if seed is None else seed * 1000 + index * _SEEDS_PER_LAYER
+        layers.append(_keras_layer(layer, init, layer_seed))
+    return keras.Sequential(layers, name=spec.id.replace("-", "_"))

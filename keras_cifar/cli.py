@@ -1,0 +1,535 @@
+"""The `keras-cifar` command line: thin click commands over the library.
+
+Library errors become click errors here: bad input exits 2 with a message, failures exit 1,
+and no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from keras_cifar import __version__
+from keras_cifar.zoo import ZOO_ENV_VAR, Zoo, ZooError, load_zoo
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors and shared options
+
+
+def _usage_errors():
+    from keras_cifar.runs import RunError
+
+    return (ZooError, RunError)
+
+
+def _failure_errors():
+    from keras_cifar.data import DataError
+
+    errors = [DataError]
+    if "keras_cifar.train" in sys.modules:
+        from keras_cifar.train import TrainingError
+
+        errors.append(TrainingError)
+    if "keras_cifar.serve" in sys.modules:
+        from keras_cifar.serve import ModelFileError
+
+        errors.append(ModelFileError)
+    return tuple(errors)
+
+
+class _Group(click.Group):
+    """A click group that turns keras-cifar's errors into clean CLI errors."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _usage_errors() as e:
+            raise click.UsageError(str(e), ctx) from None
+        except click.exceptions.Exit:
+            raise
+        except Exception as e:
+            if isinstance(e, _failure_errors()):
+                raise click.ClickException(str(e)) from None
+            if type(e).__name__ == "TrainingInterrupted":
+                click.echo(f"\n{e}", err=True)
+                sys.exit(130)
+            raise
+
+
+def _zoo(ctx: click.Context | None) -> Zoo:
+    root = ctx.find_root() if ctx else None
+    path = root.params.get("zoo_path") if root else None
+    cache = root.meta.setdefault("keras_cifar.zoo", {}) if root else {}
+    if path not in cache:
+        cache[path] = load_zoo(path)
+    return cache[path]
+
+
+class NetworkType(click.ParamType):
+    """A network id of the zoo in use; completes ids and suggests the nearest on a typo."""
+
+    name = "network"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return _zoo(ctx).network(value)
+        except ZooError as e:
+            self.fail(str(e), param, ctx)
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        try:
+            zoo = _zoo(ctx)
+        except ZooError:
+            return []
+        return [CompletionItem(n.id, help=n.title) for n in zoo.networks.values()
+                if n.id.startswith(incomplete)]
+
+
+NETWORK = NetworkType()
+
+
+def data_options(command):
+    """The options that choose the data source, shared by every command that reads data."""
+    options = [
+        click.option("--data", "data_source", type=click.Choice(["tfds", "local", "synthetic"]),
+                     default=None, help="Data source. Default: local when --data-dir is given, "
+                     "else tfds (downloads CIFAR-10). synthetic: made-up learnable images for "
+                     "checking the code path, never CIFAR-10."),
+        click.option("--data-dir", type=click.Path(path_type=Path), envvar="KERAS_CIFAR_DATA_DIR",
+                     help="A local CIFAR-10: an image-folder tree, cifar-10-batches-py/, "
+                     "cifar-10-batches-bin/, or a .tar.gz of one [env: KERAS_CIFAR_DATA_DIR]."),
+        click.option("--tfds-dir", type=click.Path(path_type=Path), envvar="TFDS_DATA_DIR",
+                     help="tensorflow-datasets' data directory [env: TFDS_DATA_DIR]."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write the decoded-data cache."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _load_data(data_source, data_dir, tfds_dir, no_cache):
+    from keras_cifar.data import load_data
+
+    source = data_source or ("local" if data_dir else "tfds")
+    return load_data(source, data_dir=data_dir, tfds_dir=tfds_dir, use_cache=not no_cache)
+
+
+# ----------------------------------------------------------------------------------------------
+# The group
+
+
+@click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
+@click.option("--zoo", "zoo_path", type=click.Path(path_type=Path), envvar=ZOO_ENV_VAR,
+              help=f"A zoo.json to use instead of the built-in one [env: {ZOO_ENV_VAR}].")
+@click.version_option(__version__, "-V", "--version", prog_name="keras-cifar")
+def cli(zoo_path):
+    """keras-cifar: the CIFAR-10 networks of a coursework report, in Keras 3.
+
+    \b
+    Examples:
+      keras-cifar zoo list
+      keras-cifar train cnn3 --lr 0.1 --momentum 0.9 --epochs 20 --data-dir ~/data/cifar10
+      keras-cifar inspect cnn3
+    """
+
+
+# ----------------------------------------------------------------------------------------------
+# zoo
+
+
+@cli.group(cls=_Group)
+def zoo():
+    """List and show the networks of the zoo.
+
+    \b
+    Example:
+      keras-cifar zoo list
+    """
+
+
+def _percent(value):
+    return "-" if value is None else f"{value:.1%}"
+
+
+@zoo.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per network.")
+@click.pass_context
+def zoo_list(ctx, as_json):
+    """List every network: layers, parameters, the report's settings and best accuracy.
+
+    \b
+    Example:
+      keras-cifar zoo list --json
+    """
+    z = _zoo(ctx)
+    rows = []
+    for n in z.networks.values():
+        rows.append({
+            "id": n.id, "title": n.title, "layers": n.describe_layers(), "params": n.params,
+            "lr": n.train.lr, "momentum": n.train.momentum, "epochs": n.train.epochs,
+            "batch_size": n.train.batch_size,
+            "report_best_accuracy": z.report_best_accuracy(n.id),
+        })
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = ("id", "params", "lr", "momentum", "epochs", "report best", "title / layers")
+    table = [header] + [
+        (r["id"], f"{r['params']:,}", f"{r['lr']:g}", f"{r['momentum']:g}", str(r["epochs"]),
+         _percent(r["report_best_accuracy"]), r["title"]) for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for index, row in enumerate(table):
+        cells = [cell.ljust(w) if i in (0, 6) else cell.rjust(w)
+                 for i, (cell, w) in enumerate(zip(row, widths + [0]))]
+        click.echo("  ".join(cells).rstrip())
+        if index:
+            click.echo(" " * (sum(widths) + 2 * len(widths)) + rows[index - 1]["layers"])
+    click.echo(f"\n{len(rows)} networks from {z.path}. Report best: the best test accuracy the "
+               "report states.")
+
+
+@zoo.command("show")
+@click.argument("network", type=NETWORK)
+@click.pass_context
+def zoo_show(ctx, network):
+    """Show a network: layers, training defaults, the report's experiments, model.summary().
+
+    \b
+    Example:
+      keras-cifar zoo show lenet5
+    """
+    z = _zoo(ctx)
+    click.echo(f"{network.id}: {network.title}")
+    click.echo(f"  preprocess: {network.preprocess}   init: {network.init}   "
+               f"parameters: {network.params:,}")
+    t = network.train
+    click.echo(f"  training defaults: lr={t.lr:g} momentum={t.momentum:g} epochs={t.epochs} "
+               f"batch_size={t.batch_size}")
+    click.echo("  layers:")
+    for layer in network.layers:
+        click.echo(f"    {layer.name:<9} {layer.describe():<22} -> {layer.output_shape}  "
+                   f"params {layer.params:,}")
+    experiments = z.experiments_of(network.id)
+    click.echo(f"  the report's experiments ({len(experiments)}):")
+    for e in experiments:
+        stated = _percent(e.report.test_accuracy)
+        click.echo(f"    {e.id:<16} lr={e.train.lr:g} momentum={e.train.momentum:g} "
+                   f"epochs={e.train.epochs}  report accuracy {stated}"
+                   + (f'  "{e.report.words}"' if e.report.words else ""))
+    from keras_cifar.builder import build_model
+    from keras_cifar.inspect import summary_text
+
+    click.echo()
+    click.echo(summary_text(build_model(network, seed=0)), nl=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# inspect
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--all", "all_values", is_flag=True, help="Print every value of every weight.")
+@click.option("--init", type=click.Choice(["torch", "keras"]), default=None,
+              help="Initialisation for a network id (default: the network's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for a network id.")
+@click.pass_context
+def inspect(ctx, target, all_values, init, seed):
+    """Print model.summary() and the report's "Parameters & Structure" dump.
+
+    TARGET is a network id (freshly initialised weights) or a trained MODEL.keras.
+
+    \b
+    Examples:
+      keras-cifar inspect cnn3
+      keras-cifar inspect runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras --all
+    """
+    from keras_cifar.inspect import parameter_dump, summary_text
+
+    if target.endswith(".keras") or Path(target).is_file():
+        from keras_cifar.serve import load_model_file
+
+        model = load_model_file(target)
+    else:
+        network = NETWORK.convert(target, ctx.command.params[0], ctx)
+        from keras_cifar.builder import build_model
+
+        model = build_model(network, init=init, seed=seed)
+    click.echo(summary_text(model))
+    click.echo("Parameters & Structure")
+    click.echo(parameter_dump(model, all_values=all_values), nl=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+
+
+@cli.group(cls=_Group)
+def data():
+    """Inspect and prepare CIFAR-10 sources.
+
+    \b
+    Example:
+      keras-cifar data info --data-dir ~/data/cifar10
+    """
+
+
+@data.command("info")
+@data_options
+def data_info(data_source, data_dir, tfds_dir, no_cache):
+    """Show a source: format, counts per split and class, the cache.
+
+    \b
+    Examples:
+      keras-cifar data info --data-dir ../shared/data/cifar10-jpeg.tar.gz
+      keras-cifar data info --data synthetic
+    """
+    import numpy as np
+
+    from keras_cifar.data import cache_dir, cache_entries
+
+    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
+    click.echo(f"source:      {d.source}" + ("" if d.is_cifar10 else "  (synthetic: NOT CIFAR-10)"))
+    click.echo(f"format:      {d.format}")
+    click.echo(f"location:    {d.location}")
+    click.echo(f"fingerprint: {d.fingerprint}")
+    click.echo(f"{'class':<12}{'train':>8}{'test':>8}")
+    train_counts = np.bincount(d.train_labels, minlength=10)
+    test_counts = np.bincount(d.test_labels, minlength=10)
+    for name, a, b in zip(d.class_names, train_counts, test_counts):
+        click.echo(f"{name:<12}{a:>8,}{b:>8,}")
+    click.echo(f"{'total':<12}{len(d.train_labels):>8,}{len(d.test_labels):>8,}")
+    entries = cache_entries()
+    size = sum(p.stat().st_size for p in entries)
+    click.echo(f"cache:       {cache_dir()} ({len(entries)} entries, {size / 2**20:.1f} MiB)")
+
+
+@data.command("prepare")
+@data_options
+def data_prepare(data_source, data_dir, tfds_dir, no_cache):
+    """Load (download or decode) a source once and cache it, ahead of training.
+
+    \b
+    Example:
+      keras-cifar data prepare --data-dir ~/data/cifar10
+    """
+    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
+    click.echo(f"Ready: {d.format} from {d.location}, {len(d.train_labels):,} train and "
+               f"{len(d.test_labels):,} test images (fingerprint {d.fingerprint}).")
+
+
+# ----------------------------------------------------------------------------------------------
+# train and the commands on trained models
+
+
+@cli.command()
+@click.argument("network", type=NETWORK)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Learning rate (> 0). Default: the network's, from the zoo.")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="SGD momentum in [0, 1). Default: the network's.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs (>= 1). Default: the network's.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Batch size. Default: the network's (64, as the report).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds weights, data order and everything Keras draws.")
+@click.option("--init", type=click.Choice(["torch", "keras"]), default=None,
+              help="Weight initialisation: torch (PyTorch's default, the zoo's) or keras.")
+@data_options
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Train and test on a seeded, class-stratified subset of N images per split.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Where run directories go.")
+@click.option("--name", default=None, help="Run directory name. Default: settings plus a hash.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch.")
+@click.option("--force", is_flag=True, help="Replace an existing run directory of that name.")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs to the run.")
+def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, data_dir, tfds_dir,
+          no_cache, limit, out, name, resume, force, tensorboard):
+    """Train NETWORK with SGD(momentum) and write a run directory.
+
+    The run directory holds config.json, history.csv, model.keras, summary.txt,
+    parameters.txt, metrics.json, curves.png, kernels.png and confusion.png.
+
+    \b
+    Examples:
+      keras-cifar train cnn3 --lr 0.1 --momentum 0.9 --epochs 20 --data-dir ~/data/cifar10
+      keras-cifar train lenet5 --data synthetic --epochs 1
+    """
+    from keras_cifar.plots import draw_run
+    from keras_cifar.train import train_run
+
+    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
+    if not d.is_cifar10:
+        click.echo("Note: training on synthetic data, not CIFAR-10.", err=True)
+    try:
+        result = train_run(network, d, lr=lr, momentum=momentum, epochs=epochs,
+                           batch_size=batch_size, seed=seed, init=init, limit=limit, out_dir=out,
+                           name=name, resume=resume, force=force, tensorboard=tensorboard)
+    except ValueError as e:
+        if isinstance(e, _usage_errors()):
+            raise
+        raise click.UsageError(str(e)) from None
+    if result.already_finished:
+        click.echo(f"{result.run_dir} is already finished; nothing to resume.")
+    else:
+        draw_run(result.run_dir)
+    m = result.metrics
+    identity = result.config["identity"]
+    click.echo(
+        f"{network.id}: test accuracy {m['test_accuracy']:.2%} (best epoch "
+        f"{m['best_test_accuracy']:.2%}, optimistic), test loss {m['test_loss']:.4f} after "
+        f"{identity['epochs']} epochs, {m['seconds']:.0f} s.\nRun directory: {result.run_dir}"
+    )
+
+
+def _print_metrics(metrics: dict) -> None:
+    click.echo(f"test loss {metrics['test_loss']:.4f} (mean cross-entropy), "
+               f"test accuracy {metrics['test_accuracy']:.2%}")
+    click.echo(f"{'class':<12}{'accuracy':>9}")
+    for name, accuracy in zip(metrics["class_names"], metrics["per_class_accuracy"]):
+        click.echo(f"{name:<12}{accuracy:>9.1%}")
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@data_options
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Evaluate on a class-stratified subset of N test images.")
+@click.option("--confusion", type=click.Path(path_type=Path), default=None,
+              help="Also write the confusion-matrix figure to this PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate(model_path, data_source, data_dir, tfds_dir, no_cache, limit, confusion, as_json):
+    """Evaluate a trained model on the test split: loss, accuracy, per-class accuracy.
+
+    \b
+    Example:
+      keras-cifar evaluate runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras --data-dir ~/data/cifar10
+    """
+    from keras_cifar.data import limit_data
+    from keras_cifar.serve import load_model_file
+    from keras_cifar.train import evaluate_model
+
+    model = load_model_file(model_path)
+    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
+    if limit:
+        d = limit_data(d, limit)
+    metrics = evaluate_model(model, d.test_images, d.test_labels)
+    metrics["class_names"] = list(d.class_names)
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+    else:
+        _print_metrics(metrics)
+    if confusion:
+        from keras_cifar.plots import plot_confusion
+
+        plot_confusion(metrics["confusion_matrix"], d.class_names, confusion)
+        if not as_json:
+            click.echo(f"Confusion matrix: {confusion}")
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--top", type=click.IntRange(1, 10), default=3, show_default=True,
+              help="How many classes to show per image.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def predict(model_path, images, top, as_json):
+    """Classify image files: the top classes with probabilities.
+
+    Images of any size or mode are converted to 32x32 RGB, with a note.
+
+    \b
+    Example:
+      keras-cifar predict runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras cat.png ship.jpg
+    """
+    from keras_cifar.serve import load_model_file, predict_images
+
+    model = load_model_file(model_path)
+    results = predict_images(model, images, top=top)
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for r in results:
+        guesses = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r["top"])
+        click.echo(f"{r['image']}: {guesses}")
+        for note in r["notes"]:
+            click.echo(f"  note: {note}")
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path),
+                metavar="RUN_DIR...")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Where to write the figure. Default: RUN_DIR/curves.png for one run, "
+              "comparison.png for several.")
+def plot(run_dirs, output):
+    """Redraw loss/accuracy curves from history.csv; several runs give one comparison figure.
+
+    \b
+    Examples:
+      keras-cifar plot runs/lenet5-lr0.01-m0-e40-s0-1a2b3c4d
+      keras-cifar plot runs/lenet5-lr0.001-* runs/lenet5-lr0.01-* -o lr.png
+    """
+    from keras_cifar import runs
+    from keras_cifar.plots import plot_comparison, plot_curves, run_title
+
+    if len(run_dirs) == 1:
+        rows = runs.read_history(run_dirs[0])
+        path = plot_curves(rows, output or run_dirs[0] / runs.CURVES,
+                           run_title(runs.read_config(run_dirs[0])))
+    else:
+        histories = [(run_title(runs.read_config(r)), runs.read_history(r)) for r in run_dirs]
+        path = plot_comparison(histories, output or Path("comparison.png"))
+    click.echo(f"Wrote {path}")
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="The PNG to write.")
+def kernels(model_path, output):
+    """Draw the first layer's kernels of a saved model (conv filters or first dense units).
+
+    \b
+    Example:
+      keras-cifar kernels runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras -o cnn3-kernels.png
+    """
+    from keras_cifar.plots import plot_kernels
+    from keras_cifar.serve import load_model_file
+
+    click.echo(f"Wrote {plot_kernels(load_model_file(model_path), output)}")
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path))
+def export(model_path, directory):
+    """Export a TensorFlow SavedModel for serving: uint8 images in, probabilities out.
+
+    \b
+    Example:
+      keras-cifar export runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras exported/cnn3
+    """
+    from keras_cifar.serve import export_saved_model, load_model_file
+
+    export_saved_model(load_model_file(model_path), directory)
+    click.echo(f"Wrote SavedModel {directory}; endpoint `serve`: uint8 (N, 32, 32, 3) -> "
+               "probabilities (N, 10).")
+
+
+def main():
+    """Entry point of the `keras-cifar` console script."""
+    cli(prog_name="keras-cifar")

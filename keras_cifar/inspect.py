@@ -1,0 +1,64 @@
+"""Text views of a model: `model.summary()` and the report's "Parameters & Structure" dump."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+
+def summary_text(model) -> str:
+    """Returns `model.summary()` as plain text (no terminal colours)."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=88)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _first_units(values: np.ndarray) -> np.ndarray:
+    """The first two output units of a weight, output axis first, as the report slices them.
+
+    Keras keeps the output axis last (conv kernels are (kh, kw, in, out)), PyTorch first; the
+    report printed `param[:2]`, the first two output units.
+    """
+    if values.ndim <= 1:
+        return values[:2]
+    return np.moveaxis(values, -1, 0)[:2]
+
+
+def parameter_dump(model, all_values: bool = False) -> str:
+    """Returns the report-style dump: every weight's name, shape and values.
+
+    One block per weight, as `Layer: conv1.kernel | Size: (3, 3, 3, 64) | Values: ...`. By
+    default the values are those of the first two output units, summarised by numpy, as the
+    report shows them; `all_values=True` prints every value of every weight.
+
+    Args:
+        model: a Keras model.
+        all_values: print every value instead of the first units.
+
+    Returns:
+        The dump, preceded by a one-line structure of the model.
+    """
+    out = [f"{model.name}: {model.count_params():,} parameters"]
+    for layer in model.layers:
+        config = ", ".join(
+            f"{key}={layer.get_config()[key]}"
+            for key in ("filters", "kernel_size", "units", "pool_size", "activation", "rate")
+            if key in layer.get_config()
+        )
+        out.append(f"  ({layer.name}): {type(layer).__name__}({config})")
+    for layer in model.layers:
+        for weight in layer.weights:
+            values = np.asarray(weight.numpy())
+            shown = values if all_values else _first_units(values)
+            text = np.array2string(
+                shown,
+                precision=4,
+                separator=", ",
+                threshold=sys.maxsize if all_values else 64,
+                edgeitems=3,
+                max_line_width=100,
+            )
+            out.append(f"Layer: {layer.name}.{weight.name} | Size: {tuple(values.shape)} |")
+            out.append(f"Values: {text}")
+    return "\n".join(out) + "\n"

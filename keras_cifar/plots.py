@@ -1,0 +1,192 @@
+"""Figures drawn from saved files: curves from history.csv, kernels from a model, confusion
+matrices from metrics.json. Nothing here trains, so every figure can be redrawn at any time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+from keras_cifar import runs  # noqa: E402
+
+
+def _epochs(rows: list[dict]) -> np.ndarray:
+    # history.csv counts epochs from 0, as Keras does; people count from 1.
+    return np.array([row["epoch"] for row in rows]) + 1
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_curves(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """Draws loss and accuracy against epoch, train and test, as the report does.
+
+    Args:
+        rows: history rows (`runs.read_history`).
+        path: the PNG to write.
+        title: the figure's title.
+    """
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    x = _epochs(rows)
+    for ax, key, label in ((ax_loss, "loss", "cross-entropy loss"), (ax_acc, "accuracy", "accuracy")):
+        ax.plot(x, [r.get(key, np.nan) for r in rows], "o-", ms=3, label="train")
+        ax.plot(x, [r.get(f"val_{key}", np.nan) for r in rows], "o-", ms=3, label="test")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_comparison(histories: Sequence[tuple[str, list[dict]]], path: str | os.PathLike,
+                    title: str = "") -> Path:
+    """Draws test accuracy and test loss against epoch for several runs, one line each.
+
+    Args:
+        histories: (label, history rows) per run.
+        path: the PNG to write.
+        title: the figure's title.
+    """
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, rows in histories:
+        x = _epochs(rows)
+        ax_acc.plot(x, [r.get("val_accuracy", np.nan) for r in rows], "o-", ms=2.5, label=label)
+        ax_loss.plot(x, [r.get("val_loss", np.nan) for r in rows], "o-", ms=2.5, label=label)
+    ax_acc.set_ylabel("test accuracy")
+    ax_loss.set_ylabel("test loss (mean cross-entropy)")
+    for ax in (ax_acc, ax_loss):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def first_layer_kernels(model) -> tuple[str, np.ndarray]:
+    """Returns (kind, tiles): the first weighted layer's kernels as RGB images.
+
+    For a convolution, each filter (kh, kw, 3); for a dense first layer, the weights of each
+    unit reshaped to the 32x32x3 input. Each tile is min-max normalised to [0, 1] on its own,
+    as the report's figure does.
+
+    Raises:
+        ValueError: the model has no conv or dense layer over RGB input.
+    """
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        kernel = weights[0]
+        if kernel.ndim == 4 and kernel.shape[2] == 3:
+            kind, tiles = "conv", np.moveaxis(kernel, -1, 0)
+        elif kernel.ndim == 2 and kernel.shape[0] == 32 * 32 * 3:
+            kind, tiles = "dense", np.moveaxis(kernel, -1, 0).reshape(-1, 32, 32, 3)
+        else:
+            break
+        low = tiles.min(axis=(1, 2, 3), keepdims=True)
+        high = tiles.max(axis=(1, 2, 3), keepdims=True)
+        return kind, (tiles - low) / np.maximum(high - low, 1e-12)
+    raise ValueError(f"Model '{model.name}' has no first conv or dense layer over 32x32x3 RGB "
+                     "input whose kernels could be drawn.")
+
+
+def plot_kernels(model, path: str | os.PathLike, max_tiles: int = 64) -> Path:
+    """Draws the first layer's kernels in a grid (conv filters, or first dense units).
+
+    Args:
+        model: a Keras model from the zoo (or any with such a first layer).
+        path: the PNG to write.
+        max_tiles: draw at most this many filters or units.
+    """
+    kind, tiles = first_layer_kernels(model)
+    tiles = tiles[: (max_tiles if kind == "conv" else min(max_tiles, 16))]
+    columns = 8 if kind == "conv" else 4
+    rows = -(-len(tiles) // columns)
+    size = 1.0 if kind == "conv" else 1.8
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * size, rows * size + 0.6),
+                             squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(tiles):
+            ax.imshow(tiles[index], interpolation="nearest")
+            ax.set_title(str(index), fontsize=7)
+    what = (f"{len(tiles)} first-layer {tiles.shape[1]}x{tiles.shape[2]} conv filters"
+            if kind == "conv" else f"first dense layer: weights of units 0-{len(tiles) - 1}")
+    fig.suptitle(f"{model.name}: {what} (each min-max normalised)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_confusion(matrix, class_names: Sequence[str], path: str | os.PathLike,
+                   title: str = "") -> Path:
+    """Draws a confusion matrix (rows: true class, columns: predicted) with counts."""
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    image = ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=6,
+                color="white" if count > threshold else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    accuracy = matrix.trace() / max(matrix.sum(), 1)
+    ax.set_title(title or f"test accuracy {accuracy:.1%}")
+    return _save(fig, path)
+
+
+def run_title(config: dict) -> str:
+    """A short title for a run: network, lr, momentum, epochs, and the data if not CIFAR-10."""
+    identity = config.get("identity", {})
+    title = (f"{identity.get('network', {}).get('id', '?')}  lr={identity.get('lr', 0):g}  "
+             f"momentum={identity.get('momentum', 0):g}  epochs={identity.get('epochs', '?')}")
+    data = config.get("data", {})
+    if not data.get("is_cifar10", True):
+        title += "  [synthetic data]"
+    elif identity.get("limit"):
+        title += f"  [limit {identity['limit']}]"
+    return title
+
+
+def draw_run(run_dir: str | os.PathLike) -> list[Path]:
+    """Draws curves.png, kernels.png and confusion.png of a run from its saved files.
+
+    Each figure is drawn when its source exists (history.csv, model.keras, metrics.json).
+
+    Returns:
+        The figures written.
+
+    Raises:
+        RunError: the directory has no history.csv.
+    """
+    run_dir = Path(run_dir)
+    config = runs.read_config(run_dir)
+    title = run_title(config)
+    written = [plot_curves(runs.read_history(run_dir), run_dir / runs.CURVES, title)]
+    if (run_dir / runs.MODEL).exists():
+        import keras
+
+        model = keras.saving.load_model(run_dir / runs.MODEL)
+        written.append(plot_kernels(model, run_dir / runs.KERNELS))
+    if (run_dir / runs.METRICS).exists():
+        metrics = runs.read_metrics(run_dir)
+        written.append(plot_confusion(metrics["confusion_matrix"], metrics["class_names"],
+                                      run_dir / runs.CONFUSION, title))
+    return written

@@ -1,0 +1,307 @@
+"""Train a zoo network with SGD(momentum) and write its run directory.
+
+The run directory holds everything needed to rerun, resume, inspect and redraw a run (see
+`keras_cifar.runs`); figures are drawn from it by `keras_cifar.plots.draw_run`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_cifar import runs
+from keras_cifar.builder import build_model
+from keras_cifar.data import CifarData, eval_pipeline, limit_data, train_pipeline
+from keras_cifar.inspect import parameter_dump, summary_text
+from keras_cifar.zoo import INITS, NetworkSpec
+
+
+class TrainingError(RuntimeError):
+    """Training stopped by a failure (a NaN loss); the run directory says `failed`."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training stopped by Ctrl-C; `--resume` continues from the last finished epoch."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run left behind."""
+
+    run_dir: Path
+    config: dict
+    metrics: dict
+    resumed_from_epoch: int = 0
+    already_finished: bool = False
+
+
+def check_hyperparameters(lr, momentum, epochs, batch_size, init="torch") -> None:
+    """Raises ValueError, Keras style, for values SGD cannot train with."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"The learning rate must be a number > 0. Received: lr={lr!r}")
+    if (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
+            or not 0 <= momentum < 1):
+        raise ValueError(f"The momentum must be in [0, 1). Received: momentum={momentum!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"The number of epochs must be an integer >= 1. Received: epochs={epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"The batch size must be an integer >= 1. Received: batch_size={batch_size!r}")
+    if init not in INITS:
+        raise ValueError(f"The initialisation must be one of {list(INITS)}. Received: init={init!r}")
+
+
+def run_identity(spec: NetworkSpec, data: CifarData, *, lr, momentum, epochs, batch_size, seed,
+                 init, limit) -> dict:
+    """Returns the settings that define a run: two runs with equal identities are the same run."""
+    return {
+        "network": spec.to_dict(),
+        "lr": float(lr),
+        "momentum": float(momentum),
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "seed": int(seed),
+        "init": init,
+        "limit": limit,
+        "data": {"fingerprint": data.fingerprint, "is_cifar10": data.is_cifar10,
+                 "train": int(len(data.train_labels)), "test": int(len(data.test_labels))},
+    }
+
+
+def _versions() -> dict:
+    from keras_cifar import __version__
+
+    return {"keras-cifar": __version__, "keras": keras.__version__, "tensorflow": tf.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def prepare_run_dir(out_dir, identity: dict, *, name=None, resume=False, force=False) -> Path:
+    """Chooses the run directory and checks that it may be (re)used.
+
+    Raises:
+        RunError: it holds another run (naming the keys that differ), or a finished or
+            unfinished run and neither `resume` nor `force` was given.
+    """
+    run_dir = Path(out_dir) / (name or runs.run_name(identity))
+    if not (run_dir / runs.CONFIG).exists():
+        if run_dir.exists() and any(run_dir.iterdir()) and not force:
+            raise runs.RunError(f"{run_dir} exists and is not an empty run directory; choose "
+                                "another --name or --out, or pass --force to replace it.")
+        return run_dir
+    if force:
+        shutil.rmtree(run_dir)
+        return run_dir
+    saved = runs.read_config(run_dir)
+    differing = runs.identity_differences(saved.get("identity", {}), identity)
+    if differing:
+        raise runs.RunError(
+            f"{run_dir} holds a different run; these settings differ: {', '.join(differing)}. "
+            "Use another --name, or --force to replace it."
+        )
+    status = saved.get("status", "")
+    if not resume:
+        what = "a finished run" if status == runs.STATUS_FINISHED else f"an unfinished run ({status})"
+        raise runs.RunError(f"{run_dir} already holds {what}; pass --resume to continue it or "
+                            "--force to train it again from scratch.")
+    return run_dir
+
+
+class _EpochClock(keras.callbacks.Callback):
+    """Adds `seconds` (wall time of the epoch, validation included) to each epoch's logs."""
+
+    epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = round(time.perf_counter() - self.started, 3)
+
+
+class _SetDataEpoch(keras.callbacks.Callback):
+    """Points the data pipeline at this epoch's order before Keras iterates it."""
+
+    def __init__(self, epoch_variable):
+        super().__init__()
+        self.epoch_variable = epoch_variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_variable.assign(epoch)
+
+
+class _TrimHistory(keras.callbacks.Callback):
+    """Once BackupAndRestore has chosen the epoch to resume from, drops later CSV rows."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_train_begin(self, logs=None):
+        runs.truncate_history(self.run_dir, self.model._initial_epoch or 0)
+
+
+def _callbacks(run_dir: Path, epoch_variable, clock: _EpochClock, tensorboard: bool) -> list:
+    """The Keras callbacks of a run, in the order their hooks must run."""
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / runs.BACKUP_DIR), double_checkpoint=True),
+        _TrimHistory(run_dir),
+        _SetDataEpoch(epoch_variable),
+        keras.callbacks.TerminateOnNaN(raise_error=True),
+        clock,
+        keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
+    ]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / runs.TENSORBOARD_DIR)))
+    return callbacks
+
+
+def evaluate_model(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict:
+    """Returns test loss (mean cross-entropy), accuracy, per-class accuracy and confusion matrix.
+
+    One pass of predictions; the loss is computed from the logits in float64.
+    """
+    logits = model.predict(eval_pipeline(images, labels, batch_size), verbose=0).astype(np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    predictions = logits.argmax(axis=1)
+    labels = np.asarray(labels)
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    return {
+        "test_loss": float(-log_probs[np.arange(len(labels)), labels].mean()),
+        "test_accuracy": float((predictions == labels).mean()),
+        "per_class_accuracy": [round(float(a), 6) for a in per_class],
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epochs=None,
+              batch_size=None, seed: int = 0, init: str | None = None, limit: int | None = None,
+              out_dir="runs", name: str | None = None, resume: bool = False,
+              force: bool = False, tensorboard: bool = False, verbose: int | str = "auto",
+              deterministic: bool = True) -> RunResult:
+    """Trains a network and writes its run directory.
+
+    Args:
+        spec: the network.
+        data: the data; the test split is the validation set, as in the report.
+        lr, momentum, epochs, batch_size: SGD settings; None takes the network's defaults.
+        seed: seeds weights, data order and everything Keras draws.
+        init: `torch` or `keras` weight initialisation; None takes the network's default.
+        limit: train and test on a class-stratified subset of this many images per split.
+        out_dir: where run directories go.
+        name: the run directory's name; default: readable settings plus a config hash.
+        resume: continue an unfinished run from its last finished epoch; a finished run is
+            returned as is.
+        force: delete an existing run directory of that name and train from scratch.
+        tensorboard: also write TensorBoard logs.
+        verbose: Keras' verbosity; `auto` is a progress bar on a terminal and one line per
+            epoch otherwise.
+        deterministic: enable TensorFlow's op determinism, so a rerun gives the same history.
+
+    Returns:
+        A `RunResult` with the run directory, its config and its metrics.
+
+    Raises:
+        ValueError: a hyperparameter is invalid, or the batch is larger than the data.
+        RunError: the run directory cannot be used as asked.
+        TrainingError: the loss became NaN; the directory is marked failed.
+        TrainingInterrupted: Ctrl-C; the directory can be resumed.
+    """
+    lr = spec.train.lr if lr is None else lr
+    momentum = spec.train.momentum if momentum is None else momentum
+    epochs = spec.train.epochs if epochs is None else epochs
+    batch_size = spec.train.batch_size if batch_size is None else batch_size
+    init = spec.init if init is None else init
+    check_hyperparameters(lr, momentum, epochs, batch_size, init)
+    if limit is not None:
+        data = limit_data(data, limit, seed)
+    if batch_size > len(data.train_labels):
+        raise ValueError(f"The batch size is larger than the {len(data.train_labels)} training "
+                         f"images; choose a smaller --batch-size. Received: batch_size={batch_size}")
+
+    identity = run_identity(spec, data, lr=lr, momentum=momentum, epochs=epochs,
+                            batch_size=batch_size, seed=seed, init=init, limit=limit)
+    run_dir = prepare_run_dir(out_dir, identity, name=name, resume=resume, force=force)
+    if (run_dir / runs.CONFIG).exists():
+        saved = runs.read_config(run_dir)
+        if saved.get("status") == runs.STATUS_FINISHED:
+            return RunResult(run_dir, saved, runs.read_metrics(run_dir), already_finished=True)
+        config = saved
+    else:
+        config = {"identity": identity, "started": _now()}
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    model = build_model(spec, init=init, seed=seed)
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    config.update({
+        "status": runs.STATUS_RUNNING,
+        "data": data.describe(),
+        "versions": _versions(),
+        "command": " ".join(sys.argv),
+    })
+    config.pop("finished", None)
+    runs.atomic_write_json(run_dir / runs.CONFIG, config)
+    runs.atomic_write_text(run_dir / runs.SUMMARY, summary_text(model))
+
+    train_ds, epoch_variable = train_pipeline(data.train_images, data.train_labels, batch_size, seed)
+    test_ds = eval_pipeline(data.test_images, data.test_labels, batch_size)
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    clock = _EpochClock()
+    callbacks = _callbacks(run_dir, epoch_variable, clock, tensorboard)
+    try:
+        model.fit(train_ds, validation_data=test_ds, epochs=epochs, callbacks=callbacks,
+                  verbose=verbose)
+    except KeyboardInterrupt:
+        config["status"] = runs.STATUS_INTERRUPTED
+        runs.atomic_write_json(run_dir / runs.CONFIG, config)
+        raise TrainingInterrupted(
+            f"Training interrupted; {run_dir} keeps every finished epoch. Continue it with "
+            "the same command and --resume."
+        ) from None
+    except RuntimeError as e:
+        if "NaN or Inf loss" not in str(e):
+            raise
+        message = (f"The loss became NaN or infinite in epoch {clock.epoch + 1} (lr={lr:g}, "
+                   f"momentum={momentum:g}); training stopped. Try a smaller --lr.")
+        config["status"] = f"failed: {message}"
+        config["finished"] = _now()
+        runs.atomic_write_json(run_dir / runs.CONFIG, config)
+        raise TrainingError(f"{message} The history so far is in {run_dir}.") from None
+
+    runs.atomic_save_model(model, run_dir / runs.MODEL)
+    runs.atomic_write_text(run_dir / runs.PARAMETERS, parameter_dump(model))
+    metrics = evaluate_model(model, data.test_images, data.test_labels, batch_size)
+    history = runs.read_history(run_dir)
+    metrics["best_test_accuracy"] = max(row.get("val_accuracy", 0.0) for row in history)
+    metrics["seconds"] = round(sum(row.get("seconds", 0.0) for row in history), 3)
+    metrics["class_names"] = list(data.class_names)
+    runs.atomic_write_json(run_dir / runs.METRICS, metrics)
+    config["status"] = runs.STATUS_FINISHED
+    config["finished"] = _now()
+    runs.atomic_write_json(run_dir / runs.CONFIG, config)
+    return RunResult(run_dir, config, metrics)

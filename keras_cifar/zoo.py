@@ -1,0 +1,557 @@
+"""Read and validate zoo.json into frozen dataclasses.
+
+The zoo declares networks (a small layer vocabulary, training defaults) and the report's
+experiments. Validation happens here, in pure Python, so that a bad file is reported with its
+entry and key before TensorFlow is ever imported, and so that shapes and parameter counts are
+known without building a model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ZOO_ENV_VAR = "KERAS_CIFAR_ZOO"
+BUILTIN_ZOO_PATH = Path(__file__).with_name("zoo.json")
+
+INPUT_SHAPE = (32, 32, 3)
+NUM_CLASSES = 10
+
+LAYER_KINDS = ("conv", "maxpool", "flatten", "dense", "dropout", "batchnorm")
+ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "elu")
+PADDINGS = ("valid", "same")
+PREPROCESSES = ("unit", "symmetric")
+INITS = ("torch", "keras")
+
+# Keys each layer kind accepts, with their defaults (None: required).
+_LAYER_KEYS: dict[str, dict[str, Any]] = {
+    "conv": {
+        "filters": None,
+        "kernel_size": 3,
+        "strides": 1,
+        "padding": "valid",
+        "activation": "linear",
+    },
+    "maxpool": {"pool_size": 2, "strides": None},
+    "flatten": {},
+    "dense": {"units": None, "activation": "linear"},
+    "dropout": {"rate": None},
+    "batchnorm": {},
+}
+_TRAIN_KEYS = ("lr", "momentum", "epochs", "batch_size")
+
+
+class ZooError(ValueError):
+    """A zoo file, network or experiment that cannot be used, with where and why."""
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One declared layer, with every option resolved to its value.
+
+    Attributes:
+        kind: one of `LAYER_KINDS`.
+        name: the Keras layer name (`conv1`, `pool1`, `dense2`...), numbered per kind.
+        options: the kind's options (see `_LAYER_KEYS`), defaults filled in.
+        input_shape: the shape (without batch) this layer receives.
+        output_shape: the shape (without batch) it produces.
+        fan_in: inputs per output unit (conv: k*k*channels, dense: units in), else None.
+        params: number of weights (trainable and not) it holds.
+    """
+
+    kind: str
+    name: str
+    options: Mapping[str, Any]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    fan_in: int | None
+    params: int
+
+    def describe(self) -> str:
+        """Returns a short human form, e.g. `conv3x3(64)` or `dense(512)`."""
+        o = self.options
+        if self.kind == "conv":
+            text = f"conv{o['kernel_size']}x{o['kernel_size']}({o['filters']})"
+            if o["strides"] != 1:
+                text += f"/s{o['strides']}"
+            if o["padding"] != "valid":
+                text += f"[{o['padding']}]"
+        elif self.kind == "maxpool":
+            text = f"pool{o['pool_size']}"
+        elif self.kind == "dense":
+            text = f"dense({o['units']})"
+        elif self.kind == "dropout":
+            text = f"dropout({o['rate']})"
+        else:
+            text = self.kind
+        if o.get("activation", "linear") != "linear":
+            text += f"-{o['activation']}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the layer as it would be written in zoo.json."""
+        return {"kind": self.kind, **dict(self.options)}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """SGD settings: learning rate, momentum, epochs, batch size."""
+
+    lr: float
+    momentum: float
+    epochs: int
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A validated network of the zoo.
+
+    Attributes:
+        id: the name users type (`cnn3`).
+        title: a human title.
+        layers: the resolved layers, in order.
+        preprocess: `unit` ([0, 1]) or `symmetric` ([-1, 1]).
+        train: the network's default training settings.
+        init: the default weight initialisation, `torch` or `keras`.
+    """
+
+    id: str
+    title: str
+    layers: tuple[LayerSpec, ...]
+    preprocess: str
+    train: TrainSettings
+    init: str = "torch"
+
+    @property
+    def params(self) -> int:
+        """Total number of weights, as `model.count_params()` gives it."""
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def is_convolutional(self) -> bool:
+        """Whether the first weighted layer is a convolution."""
+        return any(layer.kind == "conv" for layer in self.layers)
+
+    def describe_layers(self) -> str:
+        """Returns the layers on one line, e.g. `conv3x3(16)-relu > pool2 > ...`."""
+        return " > ".join(layer.describe() for layer in self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the network as it would be written in zoo.json."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "preprocess": self.preprocess,
+            "init": self.init,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "train": {k: getattr(self.train, k) for k in _TRAIN_KEYS},
+        }
+
+
+@dataclass(frozen=True)
+class ReportClaim:
+    """What the report states for an experiment, in its own words."""
+
+    test_accuracy: float | None
+    test_loss: float | None
+    words: str | None
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """One experiment of the report: a network trained with given SGD settings."""
+
+    id: str
+    network: str
+    train: TrainSettings
+    report: ReportClaim
+
+
+@dataclass(frozen=True)
+class Zoo:
+    """A validated zoo file: its networks and experiments, by id, in file order."""
+
+    path: Path
+    networks: Mapping[str, NetworkSpec] = field(default_factory=dict)
+    experiments: Mapping[str, ExperimentSpec] = field(default_factory=dict)
+
+    def network(self, name: str) -> NetworkSpec:
+        """Returns the network called `name`.
+
+        Raises:
+            ZooError: no such network; the message lists the known ids and the nearest one.
+        """
+        if name in self.networks:
+            return self.networks[name]
+        raise ZooError(_unknown_message("network", name, list(self.networks), self.path))
+
+    def experiment(self, name: str) -> ExperimentSpec:
+        """Returns the experiment called `name`.
+
+        Raises:
+            ZooError: no such experiment; the message lists the known ids.
+        """
+        if name in self.experiments:
+            return self.experiments[name]
+        raise ZooError(_unknown_message("experiment", name, list(self.experiments), self.path))
+
+    def experiments_of(self, network_id: str) -> list[ExperimentSpec]:
+        """Returns the experiments that train `network_id`, in file order."""
+        return [e for e in self.experiments.values() if e.network == network_id]
+
+    def report_best_accuracy(self, network_id: str) -> float | None:
+        """Returns the best test accuracy the report states for the network, or None."""
+        stated = [
+            e.report.test_accuracy
+            for e in self.experiments_of(network_id)
+            if e.report.test_accuracy is not None
+        ]
+        return max(stated) if stated else None
+
+
+def _unknown_message(what: str, name: str, known: list[str], path: Path) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return (
+        f"Unknown {what} '{name}' in the zoo {path}.{hint} "
+        f"Known {what}s: {', '.join(known)}. Received: {what}={name!r}"
+    )
+
+
+def zoo_path(path: str | os.PathLike | None = None) -> Path:
+    """Returns the zoo file to use: `path`, else `$KERAS_CIFAR_ZOO`, else the built-in one."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get(ZOO_ENV_VAR):
+        return Path(os.environ[ZOO_ENV_VAR])
+    return BUILTIN_ZOO_PATH
+
+
+def load_zoo(path: str | os.PathLike | None = None) -> Zoo:
+    """Reads and validates a zoo file.
+
+    Args:
+        path: the zoo.json to read; None means `$KERAS_CIFAR_ZOO` or the built-in zoo.
+
+    Returns:
+        The validated `Zoo`.
+
+    Raises:
+        ZooError: the file is missing, is not JSON, or any entry is invalid; the message names
+            the file, the entry and the key.
+    """
+    path = zoo_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ZooError(
+            f"Cannot read the zoo file {path}: {e.strerror or e}. Pass an existing file with "
+            f"--zoo PATH or {ZOO_ENV_VAR}. Received: path={str(path)!r}"
+        ) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ZooError(
+            f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}. "
+            "Fix the syntax there (a missing comma or quote is the usual cause)."
+        ) from None
+    return parse_zoo(raw, path)
+
+
+def parse_zoo(raw: Any, path: str | os.PathLike = "<zoo>") -> Zoo:
+    """Validates an already-parsed zoo document.
+
+    Args:
+        raw: the JSON document (a dict with `networks` and `experiments` lists).
+        path: where it came from, for messages.
+
+    Returns:
+        The validated `Zoo`.
+
+    Raises:
+        ZooError: any entry is invalid.
+    """
+    path = Path(path)
+    if not isinstance(raw, dict):
+        raise ZooError(
+            f"{path}: the top level must be an object with 'networks' and 'experiments'. "
+            f"Received: {type(raw).__name__}"
+        )
+    unknown = set(raw) - {"about", "networks", "experiments"}
+    if unknown:
+        raise ZooError(
+            f"{path}: unknown top-level key(s) {sorted(unknown)}; expected 'networks', "
+            f"'experiments' and optionally 'about'."
+        )
+    raw_networks = raw.get("networks")
+    if not isinstance(raw_networks, list) or not raw_networks:
+        raise ZooError(
+            f"{path}: key 'networks' must be a non-empty list of network objects. "
+            f"Received: networks={raw_networks!r}"
+        )
+    networks: dict[str, NetworkSpec] = {}
+    for index, entry in enumerate(raw_networks):
+        spec = _parse_network(entry, index, path)
+        if spec.id in networks:
+            raise ZooError(
+                f"{path}: network '{spec.id}' (entry {index}), key 'id': duplicate id; "
+                "every network needs its own. Received: id=" + repr(spec.id)
+            )
+        networks[spec.id] = spec
+
+    raw_experiments = raw.get("experiments", [])
+    if not isinstance(raw_experiments, list):
+        raise ZooError(
+            f"{path}: key 'experiments' must be a list. Received: experiments={raw_experiments!r}"
+        )
+    experiments: dict[str, ExperimentSpec] = {}
+    for index, entry in enumerate(raw_experiments):
+        exp = _parse_experiment(entry, index, path, networks)
+        if exp.id in experiments:
+            raise ZooError(
+                f"{path}: experiment '{exp.id}' (entry {index}), key 'id': duplicate id. "
+                f"Received: id={exp.id!r}"
+            )
+        experiments[exp.id] = exp
+    return Zoo(path=path, networks=networks, experiments=experiments)
+
+
+class _Where:
+    """Formats the location of a problem: file, entry, key."""
+
+    def __init__(self, path: Path, what: str, entry_id: str):
+        self.prefix = f"{path}: {what} '{entry_id}'"
+
+    def error(self, key: str, expected: str, received: Any) -> ZooError:
+        name = key.rsplit(".", 1)[-1]
+        return ZooError(f"{self.prefix}, key '{key}': expected {expected}. Received: {name}={received!r}")
+
+
+def _entry_id(entry: Any, index: int) -> str:
+    if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]:
+        return entry["id"]
+    return f"#{index}"
+
+
+def _check_keys(entry: dict, allowed: set[str], where: _Where, key_prefix: str = "") -> None:
+    for key in entry:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise where.error(
+                f"{key_prefix}{key}", f"one of {sorted(allowed)}{hint}", entry[key]
+            )
+
+
+def _positive_int(value: Any, key: str, where: _Where) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise where.error(key, "a positive integer", value)
+    return value
+
+
+def _number(value: Any, key: str, where: _Where, low: float, high: float, *,
+            low_inclusive: bool, high_inclusive: bool, expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise where.error(key, expected, value)
+    above = value >= low if low_inclusive else value > low
+    below = value <= high if high_inclusive else value < high
+    if not (above and below):
+        raise where.error(key, expected, value)
+    return float(value)
+
+
+def _choice(value: Any, key: str, where: _Where, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise where.error(key, f"one of {list(choices)}", value)
+    return value
+
+
+def parse_train_settings(raw: Any, where: _Where, key_prefix: str) -> TrainSettings:
+    """Validates lr, momentum, epochs and batch size (shared by networks and experiments)."""
+    if not isinstance(raw, dict):
+        raise where.error(key_prefix.rstrip("."), "an object with lr, momentum, epochs", raw)
+    _check_keys(raw, set(_TRAIN_KEYS), where, key_prefix)
+    for key in ("lr", "momentum", "epochs"):
+        if key not in raw:
+            raise where.error(f"{key_prefix}{key}", "a value (the key is missing)", None)
+    lr = _number(raw["lr"], f"{key_prefix}lr", where, 0, math.inf, low_inclusive=False,
+                 high_inclusive=False, expected="a learning rate > 0")
+    momentum = _number(raw["momentum"], f"{key_prefix}momentum", where, 0, 1, low_inclusive=True,
+                       high_inclusive=False, expected="a momentum in [0, 1)")
+    epochs = _positive_int(raw["epochs"], f"{key_prefix}epochs", where)
+    batch_size = _positive_int(raw.get("batch_size", 64), f"{key_prefix}batch_size", where)
+    return TrainSettings(lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size)
+
+
+def _parse_network(entry: Any, index: int, path: Path) -> NetworkSpec:
+    entry_id = _entry_id(entry, index)
+    where = _Where(path, "network", entry_id)
+    if not isinstance(entry, dict):
+        raise ZooError(f"{path}: network entry {index} must be an object. Received: {entry!r}")
+    _check_keys(entry, {"id", "title", "layers", "preprocess", "init", "train"}, where)
+    if not isinstance(entry.get("id"), str) or not entry["id"].strip():
+        raise where.error("id", "a non-empty string", entry.get("id"))
+    title = entry.get("title", entry["id"])
+    if not isinstance(title, str):
+        raise where.error("title", "a string", title)
+    preprocess = _choice(entry.get("preprocess", "unit"), "preprocess", where, PREPROCESSES)
+    init = _choice(entry.get("init", "torch"), "init", where, INITS)
+    if "train" not in entry:
+        raise where.error("train", "an object with lr, momentum, epochs (the key is missing)", None)
+    train = parse_train_settings(entry["train"], where, "train.")
+    raw_layers = entry.get("layers")
+    if not isinstance(raw_layers, list) or not raw_layers:
+        raise where.error("layers", "a non-empty list of layer objects", raw_layers)
+    layers = _resolve_layers(raw_layers, where)
+    return NetworkSpec(
+        id=entry["id"], title=title, layers=layers, preprocess=preprocess, train=train, init=init
+    )
+
+
+def _resolve_layers(raw_layers: list, where: _Where) -> tuple[LayerSpec, ...]:
+    shape: tuple[int, ...] = INPUT_SHAPE
+    counters: dict[str, int] = {}
+    layers = []
+    for i, raw in enumerate(raw_layers):
+        key = f"layers[{i}]"
+        if not isinstance(raw, dict):
+            raise where.error(key, "a layer object such as {\"kind\": \"dense\", \"units\": 10}", raw)
+        kind = raw.get("kind")
+        if kind not in LAYER_KINDS:
+            raise where.error(f"{key}.kind", f"one of {list(LAYER_KINDS)}", kind)
+        allowed = _LAYER_KEYS[kind]
+        _check_keys(raw, {"kind", *allowed}, where, f"{key}.")
+        options = {}
+        for name, default in allowed.items():
+            if name not in raw and default is None and not (kind == "maxpool" and name == "strides"):
+                raise where.error(f"{key}.{name}", f"a value for a '{kind}' layer (the key is missing)", None)
+            options[name] = raw.get(name, default)
+        layer, shape = _resolve_layer(kind, options, shape, where, key)
+        counters[kind] = counters.get(kind, 0) + 1
+        prefix = {"maxpool": "pool", "batchnorm": "bn"}.get(kind, kind)
+        layers.append(LayerSpec(name=f"{prefix}{counters[kind]}", **layer))
+    if shape != (NUM_CLASSES,):
+        raise where.error(
+            f"layers[{len(raw_layers) - 1}]",
+            f"a last layer that outputs the {NUM_CLASSES} class logits "
+            "(a dense layer with units 10 after a flatten); the network outputs shape "
+            f"{shape}",
+            raw_layers[-1],
+        )
+    return tuple(layers)
+
+
+def _resolve_layer(kind: str, o: dict, shape: tuple[int, ...], where: _Where, key: str):
+    """Checks one layer's options against its input shape; returns its fields and output shape."""
+    fan_in = None
+    params = 0
+    if kind in ("conv", "maxpool") and len(shape) != 3:
+        raise where.error(f"{key}.kind", f"a layer for a 1-D input; '{kind}' needs an image "
+                          f"(it follows a flatten or dense layer, input shape {shape})", kind)
+    if kind == "conv":
+        filters = _positive_int(o["filters"], f"{key}.filters", where)
+        k = _positive_int(o["kernel_size"], f"{key}.kernel_size", where)
+        s = _positive_int(o["strides"], f"{key}.strides", where)
+        _choice(o["padding"], f"{key}.padding", where, PADDINGS)
+        _choice(o["activation"], f"{key}.activation", where, ACTIVATIONS)
+        h, w, c = shape
+        if o["padding"] == "valid":
+            out_hw = [(d - k) // s + 1 if d >= k else 0 for d in (h, w)]
+        else:
+            out_hw = [math.ceil(d / s) for d in (h, w)]
+        if min(out_hw) < 1:
+            raise where.error(f"{key}.kernel_size", f"a kernel no larger than its {h}x{w} input "
+                              "(the conv stack shrinks the image below 1x1)", k)
+        fan_in = k * k * c
+        params = fan_in * filters + filters
+        out = (out_hw[0], out_hw[1], filters)
+    elif kind == "maxpool":
+        p = _positive_int(o["pool_size"], f"{key}.pool_size", where)
+        s = p if o["strides"] is None else _positive_int(o["strides"], f"{key}.strides", where)
+        o["strides"] = s
+        h, w, c = shape
+        if min(h, w) < p:
+            raise where.error(f"{key}.pool_size", f"a pool no larger than its {h}x{w} input "
+                              "(the stack shrinks the image below 1x1)", p)
+        out = ((h - p) // s + 1, (w - p) // s + 1, c)
+    elif kind == "flatten":
+        out = (math.prod(shape),)
+    elif kind == "dense":
+        if len(shape) != 1:
+            raise where.error(f"{key}.kind", f"a flatten layer before the first dense layer "
+                              f"(its input is the image shape {shape})", kind)
+        units = _positive_int(o["units"], f"{key}.units", where)
+        _choice(o["activation"], f"{key}.activation", where, ACTIVATIONS)
+        fan_in = shape[0]
+        params = fan_in * units + units
+        out = (units,)
+    elif kind == "dropout":
+        _number(o["rate"], f"{key}.rate", where, 0, 1, low_inclusive=True, high_inclusive=False,
+                expected="a rate in [0, 1)")
+        out = shape
+    else:  # batchnorm: gamma, beta, moving mean, moving variance per channel.
+        params = 4 * shape[-1]
+        out = shape
+    fields = dict(kind=kind, options=o, input_shape=shape, output_shape=out, fan_in=fan_in,
+                  params=params)
+    return fields, out
+
+
+def _parse_experiment(entry: Any, index: int, path: Path, networks: dict) -> ExperimentSpec:
+    entry_id = _entry_id(entry, index)
+    where = _Where(path, "experiment", entry_id)
+    if not isinstance(entry, dict):
+        raise ZooError(f"{path}: experiment entry {index} must be an object. Received: {entry!r}")
+    _check_keys(entry, {"id", "network", "report", *_TRAIN_KEYS}, where)
+    if not isinstance(entry.get("id"), str) or not entry["id"].strip():
+        raise where.error("id", "a non-empty string", entry.get("id"))
+    network = entry.get("network")
+    if network not in networks:
+        close = difflib.get_close_matches(str(network), list(networks), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise where.error("network", f"the id of a network in this zoo{hint}: "
+                          f"{', '.join(networks)}", network)
+    train = parse_train_settings({k: entry[k] for k in _TRAIN_KEYS if k in entry}, where, "")
+    raw_report = entry.get("report", {})
+    if not isinstance(raw_report, dict):
+        raise where.error("report", "an object with test_accuracy, test_loss, words", raw_report)
+    _check_keys(raw_report, {"test_accuracy", "test_loss", "words"}, where, "report.")
+    accuracy = raw_report.get("test_accuracy")
+    if accuracy is not None:
+        _number(accuracy, "report.test_accuracy", where, 0, 1, low_inclusive=True,
+                high_inclusive=True, expected="a fraction in [0, 1] or null")
+    loss = raw_report.get("test_loss")
+    if loss is not None:
+        _number(loss, "report.test_loss", where, 0, math.inf, low_inclusive=True,
+                high_inclusive=False, expected="a non-negative number or null")
+    words = raw_report.get("words")
+    if words is not None and not isinstance(words, str):
+        raise where.error("report.words", "a string or null", words)
+    return ExperimentSpec(
+        id=entry["id"], network=network, train=train,
+        report=ReportClaim(test_accuracy=accuracy, test_loss=loss, words=words),
+    )
+
+
+def list_networks(path: str | os.PathLike | None = None) -> list[NetworkSpec]:
+    """Returns every network of the zoo, in file order.
+
+    Args:
+        path: the zoo file; None means `$KERAS_CIFAR_ZOO` or the built-in zoo.
+    """
+    return list(load_zoo(path).networks.values())
+
+
+def get_network(name: str, path: str | os.PathLike | None = None) -> NetworkSpec:
+    """Returns one network of the zoo by id.
+
+    Raises:
+        ZooError: the zoo is invalid or has no such network (the message lists the known ids).
+    """
+    return load_zoo(path).network(name)

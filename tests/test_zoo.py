@@ -1,0 +1,184 @@
+"""zoo.json: the report's networks and experiments, and validation of bad zoo files."""
+
+import copy
+import json
+
+import pytest
+
+from keras_cifar.zoo import BUILTIN_ZOO_PATH, ZooError, load_zoo, parse_zoo
+
+from conftest import NETWORK_IDS
+
+# The report's tables: parameter counts and the layer widths of each network.
+EXPECTED_PARAMS = {
+    "mlp-baseline": 1_969_930, "mlp1": 2_103_818, "mlp2": 920_842, "lenet5": 729_322,
+    "cnn1": 1_333_450, "cnn2": 2_569_354, "cnn3": 2_703_242,
+}
+# (network, lr, momentum, epochs, stated accuracy, stated loss), as the foundation issue pins them.
+EXPECTED_EXPERIMENTS = [
+    ("mlp-baseline", 0.001, 0, 40, 0.44, None), ("mlp-baseline", 0.005, 0, 40, 0.485, None),
+    ("mlp-baseline", 0.1, 0, 40, None, None), ("mlp-baseline", 0.005, 0.2, 20, None, None),
+    ("mlp-baseline", 0.005, 0.5, 20, None, None), ("mlp1", 0.005, 0.9, 10, 0.54, None),
+    ("mlp2", 0.005, 0.9, 10, 0.54, None), ("lenet5", 0.001, 0, 40, 0.44, None),
+    ("lenet5", 0.01, 0, 40, 0.673, 0.022), ("lenet5", 0.1, 0, 40, 0.71, None),
+    ("lenet5", 0.1, 0.2, 40, None, None), ("lenet5", 0.1, 0.5, 40, 0.70, None),
+    ("cnn1", 0.1, 0.9, 20, None, None), ("cnn2", 0.1, 0.9, 20, None, None),
+    ("cnn3", 0.1, 0.9, 20, 0.75, 0.029),
+]
+
+
+def test_top_level_zoo_is_the_packaged_one():
+    top = BUILTIN_ZOO_PATH.parent.parent / "zoo.json"
+    assert top.read_bytes() == BUILTIN_ZOO_PATH.read_bytes()
+
+
+def test_seven_networks_in_report_order(zoo):
+    assert list(zoo.networks) == list(EXPECTED_PARAMS)
+
+
+@pytest.mark.parametrize("network_id", NETWORK_IDS)
+def test_parameter_count_matches_report(zoo, network_id):
+    assert zoo.network(network_id).params == EXPECTED_PARAMS[network_id]
+
+
+@pytest.mark.parametrize("network_id", NETWORK_IDS)
+def test_relu_after_every_hidden_layer_and_logits_out(zoo, network_id):
+    weighted = [l for l in zoo.network(network_id).layers if l.kind in ("conv", "dense")]
+    assert all(l.options["activation"] == "relu" for l in weighted[:-1])
+    assert weighted[-1].options == {"units": 10, "activation": "linear"}
+
+
+def test_experiments_as_pinned(zoo):
+    got = [(e.network, e.train.lr, e.train.momentum, e.train.epochs, e.report.test_accuracy,
+            e.report.test_loss) for e in zoo.experiments.values()]
+    assert got == EXPECTED_EXPERIMENTS
+    assert all(e.train.batch_size == 64 for e in zoo.experiments.values())
+
+
+def test_training_defaults(zoo):
+    for network_id in ("mlp1", "mlp2", "cnn1", "cnn2", "cnn3"):
+        (experiment,) = zoo.experiments_of(network_id)
+        assert zoo.network(network_id).train == experiment.train
+    assert (zoo.network("mlp-baseline").train.lr, zoo.network("mlp-baseline").train.momentum,
+            zoo.network("mlp-baseline").train.epochs) == (0.005, 0.5, 20)
+    assert (zoo.network("lenet5").train.lr, zoo.network("lenet5").train.momentum,
+            zoo.network("lenet5").train.epochs) == (0.01, 0.0, 40)
+
+
+def test_report_best_accuracy(zoo):
+    assert zoo.report_best_accuracy("cnn3") == 0.75
+    assert zoo.report_best_accuracy("lenet5") == 0.71
+    assert zoo.report_best_accuracy("cnn1") is None
+
+
+def test_unknown_network_suggests_nearest(zoo):
+    with pytest.raises(ZooError, match="Did you mean 'cnn3'") as info:
+        zoo.network("cnn4")
+    assert "mlp-baseline" in str(info.value)
+
+
+def _raw():
+    return json.loads(BUILTIN_ZOO_PATH.read_text())
+
+
+def _set(raw, network, path, value):
+    entry = next(n for n in raw["networks"] if n["id"] == network)
+    target = entry
+    for key in path[:-1]:
+        target = target[key]
+    if value is _DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return raw
+
+
+_DELETE = object()
+
+BAD_NETWORKS = [
+    # (mutation, entry, key in message)
+    (lambda r: _set(r, "cnn3", ["layers", 0, "kind"], "conv3d"), "cnn3", "layers[0].kind"),
+    (lambda r: _set(r, "cnn3", ["layers", 0, "filters"], -4), "cnn3", "layers[0].filters"),
+    (lambda r: _set(r, "mlp1", ["layers", 1, "units"], 0), "mlp1", "layers[1].units"),
+    (lambda r: _set(r, "mlp2", ["layers", 1, "units"], "256"), "mlp2", "layers[1].units"),
+    (lambda r: _set(r, "lenet5", ["layers", 0, "filters"], _DELETE), "lenet5", "layers[0].filters"),
+    (lambda r: _set(r, "mlp2", ["layers", 4, "units"], 9), "mlp2", "layers[4]"),
+    (lambda r: _set(r, "cnn1", ["layers", 2, "kernel_size"], 16), "cnn1", "layers[2].kernel_size"),
+    (lambda r: _set(r, "cnn2", ["train", "momentum"], 1.5), "cnn2", "train.momentum"),
+    (lambda r: _set(r, "cnn2", ["train", "lr"], 0), "cnn2", "train.lr"),
+    (lambda r: _set(r, "cnn2", ["train", "epochs"], _DELETE), "cnn2", "train.epochs"),
+    (lambda r: _set(r, "mlp1", ["layers", 1, "unit"], 5), "mlp1", "layers[1].unit"),
+    (lambda r: _set(r, "lenet5", ["preprocess"], "imagenet"), "lenet5", "preprocess"),
+    (lambda r: _set(r, "mlp1", ["layers", 0], {"kind": "dense", "units": 10}), "mlp1", "layers[0].kind"),
+    (lambda r: _set(r, "mlp1", ["layers", 2, "activation"], "swishy"), "mlp1", "layers[2].activation"),
+]
+
+
+@pytest.mark.parametrize("mutate, entry, key", BAD_NETWORKS)
+def test_bad_network_names_file_entry_and_key(tmp_path, mutate, entry, key):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(mutate(_raw())))
+    with pytest.raises(ZooError) as info:
+        load_zoo(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert f"'{entry}'" in message
+    assert f"'{key}'" in message
+    assert "Received:" in message
+
+
+def test_duplicate_network_id(tmp_path):
+    raw = _raw()
+    raw["networks"].append(copy.deepcopy(raw["networks"][0]))
+    with pytest.raises(ZooError, match=r"network 'mlp-baseline'.*key 'id'.*duplicate"):
+        parse_zoo(raw, tmp_path / "z.json")
+
+
+def test_experiment_with_unknown_network(tmp_path):
+    raw = _raw()
+    raw["experiments"][0]["network"] = "mlp9"
+    with pytest.raises(ZooError, match=r"experiment 'mlp-lr0.001', key 'network'.*Received: network='mlp9'"):
+        parse_zoo(raw, tmp_path / "z.json")
+
+
+def test_duplicate_experiment_id(tmp_path):
+    raw = _raw()
+    raw["experiments"].append(copy.deepcopy(raw["experiments"][-1]))
+    with pytest.raises(ZooError, match=r"experiment 'cnn3'.*duplicate"):
+        parse_zoo(raw)
+
+
+def test_malformed_json_gives_line_and_column(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{\n  "networks": [\n    {"id": "x",}\n  ]\n}\n')
+    with pytest.raises(ZooError, match=r"broken.json: not valid JSON at line 3, column"):
+        load_zoo(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ZooError, match="Cannot read the zoo file"):
+        load_zoo(tmp_path / "nope.json")
+
+
+def test_env_var_replaces_builtin_zoo(tmp_path, monkeypatch):
+    raw = _raw()
+    raw["networks"] = raw["networks"][:1]
+    raw["experiments"] = raw["experiments"][:1]
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(raw))
+    monkeypatch.setenv("KERAS_CIFAR_ZOO", str(path))
+    assert list(load_zoo().networks) == ["mlp-baseline"]
+
+
+def test_user_network_with_dropout_batchnorm_and_symmetric_input(tmp_path):
+    raw = {"networks": [{
+        "id": "mine", "preprocess": "symmetric",
+        "layers": [{"kind": "conv", "filters": 8, "padding": "same", "activation": "relu"},
+                   {"kind": "batchnorm"}, {"kind": "maxpool"}, {"kind": "flatten"},
+                   {"kind": "dropout", "rate": 0.5}, {"kind": "dense", "units": 10}],
+        "train": {"lr": 0.1, "momentum": 0, "epochs": 1}}]}
+    spec = parse_zoo(raw).network("mine")
+    assert [l.output_shape for l in spec.layers] == [(32, 32, 8), (32, 32, 8), (16, 16, 8),
+                                                     (2048,), (2048,), (10,)]
+    assert spec.params == (27 * 8 + 8) + 4 * 8 + (2048 * 10 + 10)
+    assert spec.train.batch_size == 64
