@@ -530,6 +530,86 @@ def export(model_path, directory):
                "probabilities (N, 10).")
 
 
+# ----------------------------------------------------------------------------------------------
+# reproduce
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+@cli.command()
+@click.argument("experiment_ids", nargs=-1, metavar="[EXPERIMENT_ID]...")
+@click.option("--all", "all_", is_flag=True, help="All the report's experiments.")
+@click.option("--network", type=NETWORK, default=None, help="Every experiment of one network.")
+@data_options
+@click.option("--out", type=click.Path(path_type=Path), default=Path("report"), show_default=True,
+              help="Output directory: runs/<experiment-id>/ and RESULTS.md, results.csv, figures.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
+@click.option("--init", type=click.Choice(["torch", "keras"]), default=None,
+              help="Weight initialisation (default: each network's, torch in the zoo).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Class-stratified subset of N images per split (quick looks only).")
+@click.option("--list", "list_", is_flag=True, help="List the experiments with status and time left.")
+@click.option("--dry-run", is_flag=True, help="Print what would run, and run nothing.")
+@click.option("--report-only", is_flag=True,
+              help="Rebuild RESULTS.md, results.csv and figures from the saved runs; no training.")
+@click.option("--publish", type=click.Path(path_type=Path), default=None,
+              help="Copy the finished runs' config/history/metrics and the report to this folder "
+              "(e.g. figures/); no training.")
+@click.pass_context
+def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_dir, no_cache, out,
+              seed, init, limit, list_, dry_run, report_only, publish):
+    """Run the report's experiments and compare with its numbers.
+
+    Each experiment is an ordinary run directory under OUT/runs/; finished ones are skipped and
+    an interrupted one resumes, so a reproduction can be spread over several sittings.
+
+    \b
+    Examples:
+      keras-cifar reproduce --list
+      keras-cifar reproduce --all --data-dir ~/data/cifar10
+      keras-cifar reproduce lenet5-lr0.01 cnn3 --data-dir ~/data/cifar10
+      keras-cifar reproduce --report-only --out figures
+    """
+    from keras_cifar import reproduce as rep
+
+    z = _zoo(ctx)
+    if report_only or publish:
+        path = (rep.publish(z, out, publish, seed=seed) if publish
+                else rep.write_report(z, out, seed=seed))
+        click.echo(f"Wrote {path}")
+        return
+    chosen = (list(z.experiments.values()) if list_ and not (experiment_ids or network or all_)
+              else rep.select_experiments(z, experiment_ids, network.id if network else None, all_))
+    statuses = rep.experiment_status(z, chosen, out, seed=seed)
+    if list_ or dry_run:
+        click.echo(f"{'experiment':<16}{'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
+                   f"{'status':<12}{'time left':>10}")
+        for st in statuses:
+            e = st.experiment
+            state = st.state if st.state != "partial" else f"partial {st.epochs_done}/{e.train.epochs}"
+            click.echo(f"{e.id:<16}{e.network:<14}{e.train.lr:>7g}{e.train.momentum:>6g}"
+                       f"{e.train.epochs:>7}  {state:<12}{_minutes(st.estimate_seconds):>10}")
+        left = [st for st in statuses if st.state != "done"]
+        total = sum(st.estimate_seconds for st in left)
+        verb = "Would run" if dry_run else "To run:"
+        click.echo(f"{verb} {len(left)} of {len(statuses)} experiments, about {_minutes(total)} "
+                   f"(estimated from finished epochs here, else from a 2-core CPU), into {out}.")
+        return
+    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
+    if not d.is_cifar10:
+        click.echo("Note: reproducing on synthetic data, not CIFAR-10.", err=True)
+
+    def on_start(experiment, index, total):
+        click.echo(f"[{index + 1}/{total}] {experiment.id}: {experiment.network} "
+                   f"lr={experiment.train.lr:g} momentum={experiment.train.momentum:g} "
+                   f"epochs={experiment.train.epochs}")
+
+    path = rep.reproduce(z, chosen, d, out, seed=seed, init=init, limit=limit, on_start=on_start)
+    click.echo(f"Wrote {path}")
+
+
 def main():
     """Entry point of the `keras-cifar` console script."""
     cli(prog_name="keras-cifar")

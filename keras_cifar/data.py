@@ -707,12 +707,17 @@ def epoch_permutation(n: int, seed: int, epoch):
     )
 
 
-def train_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
-    """Returns (dataset, epoch_variable): one shuffled epoch per iteration of the dataset.
+def train_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                   epochs: int):
+    """Returns (dataset, first_epoch, steps_per_epoch): every epoch's batches in one dataset.
 
-    Each iteration's order is `epoch_permutation(n, seed, epoch_variable)`; the trainer sets
-    the variable at the start of each epoch, before Keras iterates the dataset again.
-    Batches are gathered from in-memory tensors, so there is no per-epoch shuffle buffer.
+    Epoch e's order is `epoch_permutation(n, seed, e)`, so it does not depend on what ran
+    before: a resumed run sees the same batches as an uninterrupted one. The dataset covers
+    epochs `first_epoch` .. `epochs - 1`, where `first_epoch` is a variable read when Keras
+    creates the iterator (set it at the first epoch's start). Pass `steps_per_epoch` to `fit`:
+    one iterator then serves the whole run, which avoids the seconds-long stall TensorFlow
+    shows when an iterator is recreated at each epoch's start. Batches are gathered from
+    in-memory tensors, so there is no shuffle buffer to refill.
     """
     import tensorflow as tf
 
@@ -720,22 +725,22 @@ def train_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed
     with tf.device("/CPU:0"):
         images_t = tf.constant(images)
         labels_t = tf.constant(labels)
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
+        first_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_first_epoch")
 
-    def epoch_batches(_):
-        order = epoch_permutation(n, seed, epoch.read_value())
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+    def epoch_batches(epoch):
+        return tf.data.Dataset.from_tensor_slices(epoch_permutation(n, seed, epoch)).batch(batch_size)
+
+    def remaining_epochs(_):
+        return tf.data.Dataset.range(first_epoch.read_value(), epochs).flat_map(epoch_batches)
 
     dataset = (
         tf.data.Dataset.from_tensors(0)
-        .flat_map(epoch_batches)
+        .flat_map(remaining_epochs)
         .map(lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)),
              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
-    cardinality = -(-n // batch_size)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(cardinality))
-    return dataset, epoch
+    return dataset, first_epoch, -(-n // batch_size)
 
 
 def eval_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int):

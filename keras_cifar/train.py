@@ -41,8 +41,8 @@ class RunResult:
     run_dir: Path
     config: dict
     metrics: dict
-    resumed_from_epoch: int = 0
     already_finished: bool = False
+    model: object = None  # the trained keras.Model (None when the run was already finished)
 
 
 def check_hyperparameters(lr, momentum, epochs, batch_size, init="torch") -> None:
@@ -133,15 +133,22 @@ class _EpochClock(keras.callbacks.Callback):
             logs["seconds"] = round(time.perf_counter() - self.started, 3)
 
 
-class _SetDataEpoch(keras.callbacks.Callback):
-    """Points the data pipeline at this epoch's order before Keras iterates it."""
+class _StartDataAtEpoch(keras.callbacks.Callback):
+    """Starts the data pipeline at the first epoch this `fit` runs (after a restore).
 
-    def __init__(self, epoch_variable):
+    Keras creates the training iterator after the first `on_epoch_begin`, so the pipeline
+    reads the epoch set here.
+    """
+
+    def __init__(self, first_epoch):
         super().__init__()
-        self.epoch_variable = epoch_variable
+        self.first_epoch = first_epoch
+        self.started = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_variable.assign(epoch)
+        if not self.started:
+            self.first_epoch.assign(epoch)
+            self.started = True
 
 
 class _TrimHistory(keras.callbacks.Callback):
@@ -155,12 +162,12 @@ class _TrimHistory(keras.callbacks.Callback):
         runs.truncate_history(self.run_dir, self.model._initial_epoch or 0)
 
 
-def _callbacks(run_dir: Path, epoch_variable, clock: _EpochClock, tensorboard: bool) -> list:
+def _callbacks(run_dir: Path, first_epoch, clock: _EpochClock, tensorboard: bool) -> list:
     """The Keras callbacks of a run, in the order their hooks must run."""
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / runs.BACKUP_DIR), double_checkpoint=True),
         _TrimHistory(run_dir),
-        _SetDataEpoch(epoch_variable),
+        _StartDataAtEpoch(first_epoch),
         keras.callbacks.TerminateOnNaN(raise_error=True),
         clock,
         keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
@@ -168,6 +175,15 @@ def _callbacks(run_dir: Path, epoch_variable, clock: _EpochClock, tensorboard: b
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / runs.TENSORBOARD_DIR)))
     return callbacks
+
+
+def steps_per_execution(steps_per_epoch: int, most: int = 32) -> int:
+    """Returns the largest divisor of `steps_per_epoch` that is at most `most`.
+
+    Running several steps per call saves Python overhead per batch; a divisor keeps each
+    execution inside one epoch, since one data iterator serves the whole run.
+    """
+    return max(d for d in range(1, min(most, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
 def evaluate_model(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict:
@@ -252,10 +268,13 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     model = build_model(spec, init=init, seed=seed)
+    train_ds, first_epoch, steps_per_epoch = train_pipeline(
+        data.train_images, data.train_labels, batch_size, seed, epochs)
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        steps_per_execution=steps_per_execution(steps_per_epoch),
     )
     config.update({
         "status": runs.STATUS_RUNNING,
@@ -267,15 +286,14 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     runs.atomic_write_json(run_dir / runs.CONFIG, config)
     runs.atomic_write_text(run_dir / runs.SUMMARY, summary_text(model))
 
-    train_ds, epoch_variable = train_pipeline(data.train_images, data.train_labels, batch_size, seed)
     test_ds = eval_pipeline(data.test_images, data.test_labels, batch_size)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     clock = _EpochClock()
-    callbacks = _callbacks(run_dir, epoch_variable, clock, tensorboard)
+    callbacks = _callbacks(run_dir, first_epoch, clock, tensorboard)
     try:
         model.fit(train_ds, validation_data=test_ds, epochs=epochs, callbacks=callbacks,
-                  verbose=verbose)
+                  steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False)
     except KeyboardInterrupt:
         config["status"] = runs.STATUS_INTERRUPTED
         runs.atomic_write_json(run_dir / runs.CONFIG, config)
@@ -304,4 +322,4 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     config["status"] = runs.STATUS_FINISHED
     config["finished"] = _now()
     runs.atomic_write_json(run_dir / runs.CONFIG, config)
-    return RunResult(run_dir, config, metrics)
+    return RunResult(run_dir, config, metrics, model=model)

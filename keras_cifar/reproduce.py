@@ -1,0 +1,349 @@
+"""Reproduce the report: run its experiments as ordinary runs, then compare with its numbers.
+
+Each experiment of the zoo is one run directory, `OUT/runs/<experiment-id>` (seed 0) or
+`OUT/runs/<experiment-id>-s<seed>`, trained by `train_run` with `resume=True`, so finished runs are
+skipped and an interrupted one continues. `write_report` turns the run directories into
+RESULTS.md, results.csv and the report's comparison figures; it needs only config.json,
+history.csv and metrics.json, so it also works on a published `figures/` folder, which has
+the same layout.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from keras_cifar import runs
+from keras_cifar.zoo import ExperimentSpec, Zoo
+
+RESULTS_MD = "RESULTS.md"
+RESULTS_CSV = "results.csv"
+RESULTS_COLUMNS = ("id", "network", "lr", "momentum", "epochs", "report_accuracy", "report_loss",
+                   "our_accuracy", "our_best_accuracy", "our_loss", "difference", "seconds")
+RUNS_SUBDIR = "runs"  # OUT/runs/<experiment-id>/, the report files in OUT/
+REPORT_BATCH_SIZE = 64  # the report's losses are mean cross-entropy / batch size
+
+# The report's comparisons: (file stem, title, experiment ids). Groups whose experiments are not
+# all in the zoo are skipped, so a user's zoo gets the figures it can have.
+COMPARISONS = (
+    ("mlp-learning-rates", "MLP baseline: learning rates (momentum 0, 40 epochs)",
+     ("mlp-lr0.001", "mlp-lr0.005", "mlp-lr0.1")),
+    ("mlp-momenta", "MLP baseline: momenta (lr 0.005)", ("mlp-lr0.005", "mlp-m0.2", "mlp-m0.5")),
+    ("mlp-widths", "MLP 1 (512-512-512) vs MLP 2 (256-256-256), lr 0.005, momentum 0.9",
+     ("mlp1", "mlp2")),
+    ("lenet5-learning-rates", "LeNet-5: learning rates (momentum 0, 40 epochs)",
+     ("lenet5-lr0.001", "lenet5-lr0.01", "lenet5-lr0.1")),
+    ("lenet5-momenta", "LeNet-5: momenta (lr 0.1, 40 epochs)",
+     ("lenet5-lr0.1", "lenet5-m0.2", "lenet5-m0.5")),
+    ("cnn-widths", "CNN 1 vs 2 vs 3 (lr 0.1, momentum 0.9, 20 epochs)", ("cnn1", "cnn2", "cnn3")),
+)
+KERNEL_FIGURE_EXPERIMENT = "cnn3"
+PARAMETER_DUMP_EXPERIMENTS = ("mlp2", "cnn3")
+
+# Seconds per epoch on a 2-core CPU (keras-cifar's own measurements), for estimates before any
+# run of a network has finished; finished runs in the output directory replace them.
+DEFAULT_EPOCH_SECONDS = {"mlp-baseline": 5.0, "mlp1": 5.0, "mlp2": 3.0, "lenet5": 8.0,
+                         "cnn1": 20.0, "cnn2": 35.0, "cnn3": 37.0}
+
+
+def run_dir_name(experiment_id: str, seed: int = 0) -> str:
+    """The run directory of an experiment: its id, plus `-s<seed>` for seeds other than 0."""
+    return experiment_id if seed == 0 else f"{experiment_id}-s{seed}"
+
+
+def experiment_run_dir(out_dir, experiment_id: str, seed: int = 0) -> Path:
+    """The run directory of an experiment in a reproduction's output directory."""
+    return Path(out_dir) / RUNS_SUBDIR / run_dir_name(experiment_id, seed)
+
+
+def select_experiments(zoo: Zoo, ids: Iterable[str] = (), network: str | None = None,
+                       all_: bool = False) -> list[ExperimentSpec]:
+    """Returns the chosen experiments in zoo order.
+
+    Raises:
+        ZooError: an id or network is unknown.
+        ValueError: nothing was chosen.
+    """
+    ids = list(ids)
+    chosen = {zoo.experiment(i).id for i in ids}
+    if network is not None:
+        chosen |= {e.id for e in zoo.experiments_of(zoo.network(network).id)}
+    if all_:
+        chosen = set(zoo.experiments)
+    if not chosen:
+        raise ValueError("Choose experiments: give their ids, --network NETWORK or --all. "
+                         f"Known experiments: {', '.join(zoo.experiments)}.")
+    return [e for e in zoo.experiments.values() if e.id in chosen]
+
+
+@dataclass(frozen=True)
+class ExperimentStatus:
+    """Where an experiment stands in an output directory."""
+
+    experiment: ExperimentSpec
+    run_dir: Path
+    state: str  # "done", "partial" or "not started"
+    epochs_done: int
+    estimate_seconds: float  # for what is left
+
+
+def _epochs_done(run_dir: Path) -> int:
+    try:
+        return len(runs.read_history(run_dir))
+    except runs.RunError:
+        return 0
+
+
+def epoch_seconds(out_dir: Path, network: str) -> float:
+    """Median seconds per epoch of finished runs of `network` in `out_dir`, else a default."""
+    measured = []
+    for config_path in sorted((Path(out_dir) / RUNS_SUBDIR).glob(f"*/{runs.CONFIG}")):
+        try:
+            config = runs.read_config(config_path.parent)
+            if config.get("identity", {}).get("network", {}).get("id") == network:
+                measured += [r["seconds"] for r in runs.read_history(config_path.parent)
+                             if "seconds" in r]
+        except runs.RunError:
+            continue
+    return statistics.median(measured) if measured else DEFAULT_EPOCH_SECONDS.get(network, 10.0)
+
+
+def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
+                      seed: int = 0) -> list[ExperimentStatus]:
+    """Returns each experiment's state (done / partial / not started) and time left."""
+    out_dir = Path(out_dir)
+    result = []
+    for e in experiments:
+        run_dir = experiment_run_dir(out_dir, e.id, seed)
+        status = runs.run_status(run_dir)
+        done = _epochs_done(run_dir)
+        state = ("done" if status == runs.STATUS_FINISHED
+                 else "partial" if status != "not started" else "not started")
+        left = 0 if state == "done" else max(e.train.epochs - done, 0)
+        result.append(ExperimentStatus(e, run_dir, state, done,
+                                       left * epoch_seconds(out_dir, e.network)))
+    return result
+
+
+def run_experiment(zoo: Zoo, experiment: ExperimentSpec, data, out_dir, *, seed: int = 0,
+                   init: str | None = None, limit: int | None = None, verbose="auto",
+                   force: bool = False):
+    """Trains one experiment (resuming it if interrupted) and draws its figures.
+
+    Returns:
+        The `RunResult` of `train_run`.
+    """
+    from keras_cifar.plots import draw_run
+    from keras_cifar.train import train_run
+
+    spec = zoo.network(experiment.network)
+    t = experiment.train
+    result = train_run(spec, data, lr=t.lr, momentum=t.momentum, epochs=t.epochs,
+                       batch_size=t.batch_size, seed=seed, init=init, limit=limit,
+                       out_dir=Path(out_dir) / RUNS_SUBDIR, name=run_dir_name(experiment.id, seed),
+                       resume=not force,
+                       force=force, verbose=verbose)
+    if not result.already_finished:
+        draw_run(result.run_dir)
+    return result
+
+
+def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data, out_dir, *, seed: int = 0,
+              init: str | None = None, limit: int | None = None, verbose="auto",
+              on_start: Callable[[ExperimentSpec, int, int], None] | None = None) -> Path:
+    """Runs experiments one after the other (skipping finished ones), then writes the report.
+
+    Args:
+        zoo: the zoo the experiments come from.
+        experiments: what to run, e.g. from `select_experiments`.
+        data: the `CifarData` to train and test on.
+        out_dir: where run directories, RESULTS.md, results.csv and the figures go.
+        seed, init, limit: as for `train_run`.
+        verbose: Keras' verbosity.
+        on_start: called with (experiment, index, total) before each experiment.
+
+    Returns:
+        The path of RESULTS.md.
+    """
+    experiments = list(experiments)
+    for index, experiment in enumerate(experiments):
+        if on_start:
+            on_start(experiment, index, len(experiments))
+        run_experiment(zoo, experiment, data, out_dir, seed=seed, init=init, limit=limit,
+                       verbose=verbose)
+    return write_report(zoo, out_dir, seed=seed)
+
+
+def _fraction(value) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def results_rows(zoo: Zoo, out_dir, seed: int = 0) -> list[dict]:
+    """Returns one row per finished experiment run in `out_dir` (zoo order), RESULTS_COLUMNS."""
+    rows = []
+    for e in zoo.experiments.values():
+        run_dir = experiment_run_dir(out_dir, e.id, seed)
+        if runs.run_status(run_dir) != runs.STATUS_FINISHED:
+            continue
+        metrics = runs.read_metrics(run_dir)
+        history = runs.read_history(run_dir)
+        ours = history[-1]["val_accuracy"]
+        rows.append({
+            "id": e.id, "network": e.network, "lr": e.train.lr, "momentum": e.train.momentum,
+            "epochs": e.train.epochs, "report_accuracy": e.report.test_accuracy,
+            "report_loss": e.report.test_loss, "our_accuracy": ours,
+            "our_best_accuracy": max(r["val_accuracy"] for r in history),
+            "our_loss": history[-1]["val_loss"],
+            "difference": None if e.report.test_accuracy is None else ours - e.report.test_accuracy,
+            "seconds": metrics.get("seconds", sum(r.get("seconds", 0) for r in history)),
+        })
+    return rows
+
+
+def results_csv(rows: list[dict]) -> str:
+    """The results table as CSV: accuracies as fractions, blanks where the report gives none."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RESULTS_COLUMNS)
+    for r in rows:
+        writer.writerow([
+            r["id"], r["network"], f"{r['lr']:g}", f"{r['momentum']:g}", r["epochs"],
+            _fraction(r["report_accuracy"]), _fraction(r["report_loss"]),
+            _fraction(r["our_accuracy"]), _fraction(r["our_best_accuracy"]),
+            _fraction(r["our_loss"]), _fraction(r["difference"]), f"{r['seconds']:.0f}",
+        ])
+    return out.getvalue()
+
+
+def _pct(value, signed=False) -> str:
+    if value is None:
+        return ""
+    return f"{value * 100:+.1f}" if signed else f"{value * 100:.1f}"
+
+
+def results_markdown(rows: list[dict], data_note: str, figures: list[str]) -> str:
+    """The results table as Markdown, with both loss scales and the notes a reader needs."""
+    lines = [
+        "# keras-cifar: the report reproduced",
+        "",
+        data_note,
+        "",
+        "Accuracies are test-set percentages. *Ours* is the final epoch's test accuracy; *best* is "
+        "the best epoch's, which is **optimistic** (chosen on the test set). *Diff* is ours minus "
+        "the report's, in points. The report gives its losses as mean cross-entropy divided by "
+        f"the batch size ({REPORT_BATCH_SIZE}); ours is plain mean cross-entropy, shown also "
+        f"divided by {REPORT_BATCH_SIZE} (*ours/64*) on the report's scale.",
+        "",
+        "| experiment | network | lr | momentum | epochs | report acc | ours | best (optimistic) "
+        "| diff | report loss (/64) | our loss | ours/64 | seconds |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['id']} | {r['network']} | {r['lr']:g} | {r['momentum']:g} | {r['epochs']} "
+            f"| {_pct(r['report_accuracy'])} | {_pct(r['our_accuracy'])} "
+            f"| {_pct(r['our_best_accuracy'])} | {_pct(r['difference'], signed=True)} "
+            f"| {'' if r['report_loss'] is None else format(r['report_loss'], '.3f')} "
+            f"| {r['our_loss']:.4f} | {r['our_loss'] / REPORT_BATCH_SIZE:.4f} "
+            f"| {r['seconds']:.0f} |"
+        )
+    total = sum(r["seconds"] for r in rows)
+    lines += ["", f"{len(rows)} experiments, {total / 60:.0f} minutes of training in all."]
+    if figures:
+        lines += ["", "## Figures", ""]
+        lines += [f"![{Path(f).stem}]({f})" for f in figures]
+    return "\n".join(lines) + "\n"
+
+
+def data_note(out_dir, rows: list[dict], seed: int = 0) -> str:
+    """Says what data the runs were trained on (from their config.json)."""
+    sources = set()
+    for r in rows:
+        config = runs.read_config(experiment_run_dir(out_dir, r["id"], seed))
+        data = config.get("data", {})
+        if not data.get("is_cifar10", True):
+            sources.add("synthetic data (not CIFAR-10)")
+        elif data.get("format") == "image-folder":
+            sources.add("CIFAR-10 from an image-folder copy (the project's is JPEG-re-encoded at "
+                        "quality 75, which costs a little accuracy against the original release)")
+        else:
+            sources.add(f"CIFAR-10 ({data.get('format', '?')})")
+        limit = config.get("identity", {}).get("limit")
+        if limit:
+            sources.add(f"a class-stratified subset of {limit} images per split")
+    return "Data: " + "; ".join(sorted(sources)) + "." if sources else "No finished runs yet."
+
+
+def write_report(zoo: Zoo, out_dir, seed: int = 0) -> Path:
+    """Writes RESULTS.md, results.csv and the comparison figures from the runs in `out_dir`.
+
+    Kernel and parameter figures of the report (first-layer kernels of CNN 3, the parameter
+    dumps of MLP 2 and CNN 3) are copied in when their runs hold model.keras/parameters.txt.
+
+    Returns:
+        The path of RESULTS.md.
+    """
+    from keras_cifar.plots import plot_comparison, plot_kernels
+
+    out_dir = Path(out_dir)
+    rows = results_rows(zoo, out_dir, seed)
+    done = {r["id"] for r in rows}
+    figures = []
+    for stem, title, ids in COMPARISONS:
+        if all(i in done for i in ids):
+            histories = []
+            for i in ids:
+                e = zoo.experiment(i)
+                label = f"{i} (lr {e.train.lr:g}, momentum {e.train.momentum:g})"
+                histories.append((label, runs.read_history(experiment_run_dir(out_dir, i, seed))))
+            plot_comparison(histories, out_dir / f"{stem}.png", title)
+            figures.append(f"{stem}.png")
+    kernel_run = experiment_run_dir(out_dir, KERNEL_FIGURE_EXPERIMENT, seed)
+    kernel_png = out_dir / f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png"
+    if KERNEL_FIGURE_EXPERIMENT in done and (kernel_run / runs.MODEL).exists():
+        import keras
+
+        plot_kernels(keras.saving.load_model(kernel_run / runs.MODEL), kernel_png)
+    if kernel_png.exists():
+        figures.append(kernel_png.name)
+    for experiment_id in PARAMETER_DUMP_EXPERIMENTS:
+        source = experiment_run_dir(out_dir, experiment_id, seed) / runs.PARAMETERS
+        if experiment_id in done and source.exists():
+            shutil.copyfile(source, out_dir / f"{experiment_id}-parameters.txt")
+    runs.atomic_write_text(out_dir / RESULTS_CSV, results_csv(rows))
+    runs.atomic_write_text(out_dir / RESULTS_MD,
+                           results_markdown(rows, data_note(out_dir, rows, seed), figures))
+    return out_dir / RESULTS_MD
+
+
+PUBLISHED_RUN_FILES = (runs.CONFIG, runs.HISTORY, runs.METRICS)
+
+
+def publish(zoo: Zoo, out_dir, destination, seed: int = 0) -> Path:
+    """Copies the finished runs' small files and the report into `destination` (no models).
+
+    `destination/runs/<experiment-id>/` gets config.json, history.csv and metrics.json; the
+    kernel figure and parameter dumps are copied; then the report is written there afresh, so
+    `write_report(zoo, destination)` (`reproduce --report-only`) regenerates it exactly.
+
+    Returns:
+        The path of destination/RESULTS.md.
+    """
+    out_dir, destination = Path(out_dir), Path(destination)
+    for row in results_rows(zoo, out_dir, seed):
+        source = experiment_run_dir(out_dir, row["id"], seed)
+        target = experiment_run_dir(destination, row["id"], seed)
+        target.mkdir(parents=True, exist_ok=True)
+        for file_name in PUBLISHED_RUN_FILES:
+            shutil.copyfile(source / file_name, target / file_name)
+    extras = [f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png"] + [
+        f"{i}-parameters.txt" for i in PARAMETER_DUMP_EXPERIMENTS]
+    for file_name in extras:
+        if (out_dir / file_name).exists():
+            shutil.copyfile(out_dir / file_name, destination / file_name)
+    return write_report(zoo, destination, seed=seed)

@@ -1,0 +1,200 @@
+"""train: every network's smoke run, the run directory, resume after SIGKILL, NaN, refusals."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_cifar import runs
+from keras_cifar.cli import cli
+from keras_cifar.train import steps_per_execution, train_run
+
+from conftest import NETWORK_IDS
+
+ARTIFACTS = [runs.CONFIG, runs.HISTORY, runs.MODEL, runs.SUMMARY, runs.PARAMETERS, runs.METRICS,
+             runs.CURVES, runs.KERNELS, runs.CONFUSION]
+SYNTHETIC = ["--data", "synthetic"]
+
+
+def only_run_dir(out: Path) -> Path:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir
+
+
+@pytest.mark.parametrize("network_id", NETWORK_IDS)
+def test_every_network_trains_one_epoch_and_writes_every_artifact(runner, tmp_path, network_id):
+    result = runner.invoke(cli, ["train", network_id, *SYNTHETIC, "--epochs", "1", "--limit", "300",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    run_dir = only_run_dir(tmp_path)
+    assert run_dir.name.startswith(f"{network_id}-lr")
+    assert all((run_dir / name).is_file() for name in ARTIFACTS)
+    assert not (run_dir / runs.BACKUP_DIR).exists()
+    config = json.loads((run_dir / runs.CONFIG).read_text())
+    assert config["status"] == "finished"
+    assert config["identity"]["network"]["id"] == network_id
+    assert config["identity"]["data"]["is_cifar10"] is False
+    assert {"keras", "tensorflow"} <= set(config["versions"])
+    with open(run_dir / runs.HISTORY) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1
+    assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(rows[0])
+    metrics = json.loads((run_dir / runs.METRICS).read_text())
+    assert len(metrics["per_class_accuracy"]) == 10
+    assert np.array(metrics["confusion_matrix"]).sum() == 300
+    assert abs(metrics["test_accuracy"] - float(rows[0]["val_accuracy"])) < 1e-6
+    assert "Total params" in (run_dir / runs.SUMMARY).read_text()
+    assert "Layer: dense1.kernel" in (run_dir / runs.PARAMETERS).read_text()
+    assert f"Run directory: {run_dir}" in result.output
+
+
+def test_saved_model_predicts_as_the_trained_one(tmp_path, tiny_data, zoo):
+    result = train_run(zoo.network("lenet5"), tiny_data, epochs=1, out_dir=tmp_path, verbose=0)
+    pixels = tiny_data.test_images[:16]
+    loaded = keras.saving.load_model(result.run_dir / runs.MODEL)
+    np.testing.assert_allclose(loaded.predict(pixels, verbose=0),
+                               result.model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_learns_synthetic_data(tmp_path, zoo):
+    from keras_cifar.data import synthetic_data
+
+    result = train_run(zoo.network("mlp2"), synthetic_data(2000, 500), epochs=3, out_dir=tmp_path,
+                       verbose=0)
+    assert result.metrics["test_accuracy"] > 0.5
+
+
+def test_same_seed_same_history(tmp_path, tiny_data, zoo):
+    histories = []
+    for name in ("a", "b"):
+        result = train_run(zoo.network("lenet5"), tiny_data, epochs=2, lr=0.05, momentum=0.9,
+                           out_dir=tmp_path, name=name, verbose=0)
+        histories.append([(r["loss"], r["val_loss"]) for r in runs.read_history(result.run_dir)])
+    assert histories[0] == histories[1]
+
+
+def _train_cli(out, *extra):
+    return [sys.executable, "-m", "keras_cifar", "train", "mlp2", *SYNTHETIC, "--epochs", "12",
+            "--lr", "0.01", "--out", str(out), "--name", "run", *extra]
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    reference = subprocess.run(_train_cli(tmp_path / "reference"), env=env, capture_output=True,
+                               text=True, timeout=600)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+
+    victim = subprocess.Popen(_train_cli(tmp_path / "killed"), env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = tmp_path / "killed" / "run" / runs.HISTORY
+    deadline = time.time() + 300
+    while time.time() < deadline and victim.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 1 + 3:
+            break
+        time.sleep(0.02)
+    assert victim.poll() is None, "the run finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert json.loads((tmp_path / "killed" / "run" / runs.CONFIG).read_text())["status"] == "running"
+
+    refused = subprocess.run(_train_cli(tmp_path / "killed"), env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+
+    resumed = subprocess.run(_train_cli(tmp_path / "killed", "--resume"), env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = runs.read_history(tmp_path / "killed" / "run")
+    assert [int(r["epoch"]) for r in rows] == list(range(12))
+    expected = runs.read_history(tmp_path / "reference" / "run")
+    np.testing.assert_allclose([r["val_loss"] for r in rows], [r["val_loss"] for r in expected],
+                               rtol=1e-6)
+    final = keras.saving.load_model(tmp_path / "killed" / "run" / runs.MODEL).get_weights()
+    wanted = keras.saving.load_model(tmp_path / "reference" / "run" / runs.MODEL).get_weights()
+    for a, b in zip(final, wanted):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_nan_loss_stops_with_exit_1_and_failed_status(runner, tmp_path):
+    result = runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--lr", "1e12", "--momentum", "0.9",
+                                 "--epochs", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "NaN" in result.output and "epoch 1" in result.output and "smaller --lr" in result.output
+    assert "Traceback" not in result.output
+    config = json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())
+    assert config["status"].startswith("failed:")
+
+
+def test_refuses_to_overwrite_a_finished_run(runner, tmp_path):
+    args = ["train", "mlp2", *SYNTHETIC, "--epochs", "1", "--limit", "100", "--out", str(tmp_path)]
+    assert runner.invoke(cli, args).exit_code == 0
+    run_dir = only_run_dir(tmp_path)
+    before = (run_dir / runs.MODEL).stat().st_mtime_ns
+    refused = runner.invoke(cli, args)
+    assert refused.exit_code == 2
+    assert "already holds a finished run" in refused.output
+    assert (run_dir / runs.MODEL).stat().st_mtime_ns == before
+    again = runner.invoke(cli, [*args, "--resume"])
+    assert again.exit_code == 0 and "already finished" in again.output
+    forced = runner.invoke(cli, [*args, "--force"])
+    assert forced.exit_code == 0
+    assert (run_dir / runs.MODEL).stat().st_mtime_ns != before
+
+
+def test_refuses_a_named_run_with_other_settings(runner, tmp_path):
+    base = ["train", "mlp2", *SYNTHETIC, "--epochs", "1", "--limit", "100", "--out", str(tmp_path),
+            "--name", "mine"]
+    assert runner.invoke(cli, base).exit_code == 0
+    other = runner.invoke(cli, [*base, "--lr", "0.02", "--resume"])
+    assert other.exit_code == 2
+    assert "these settings differ: lr" in other.output
+
+
+def test_limit_changes_the_run_identity(runner, tmp_path):
+    for limit in ("100", "120"):
+        assert runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--epochs", "1", "--limit", limit,
+                                   "--out", str(tmp_path)]).exit_code == 0
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.mark.parametrize("option, value", [("--lr", "0"), ("--lr", "-1"), ("--momentum", "1"),
+                                           ("--momentum", "-0.1"), ("--epochs", "0")])
+def test_bad_values_refused_before_loading(runner, tmp_path, option, value):
+    result = runner.invoke(cli, ["train", "mlp2", "--data-dir", str(tmp_path / "missing"),
+                                 option, value, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert option in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_batch_larger_than_data_exits_2(runner, tmp_path):
+    result = runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--limit", "50", "--batch-size", "64",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "Received: batch_size=64" in result.output
+
+
+def test_integer_momentum_works(runner, tmp_path):
+    result = runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--momentum", "0", "--epochs", "1",
+                                 "--limit", "100", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())["identity"]["momentum"] == 0
+
+
+def test_unknown_network_exits_2_with_known_ids(runner):
+    result = runner.invoke(cli, ["train", "lenet6"])
+    assert result.exit_code == 2
+    assert "Did you mean 'lenet5'" in result.output and "cnn3" in result.output
+
+
+@pytest.mark.parametrize("steps, expected", [(782, 23), (157, 1), (64, 32), (5, 5), (96, 32)])
+def test_steps_per_execution_divides_the_epoch(steps, expected):
+    assert steps_per_execution(steps) == expected
