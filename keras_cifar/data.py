@@ -627,9 +627,12 @@ def load_tfds(data_dir: str | os.PathLike | None = None, use_cache: bool = True)
             builder.download_and_prepare()
         except Exception as e:  # tfds raises many types: network, checksum, disk
             raise DataError(_offline_message(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else e}")) from None
-    splits = tfds.as_numpy(builder.as_dataset(split=["train", "test"], batch_size=-1,
-                                              as_supervised=True))
-    (train_x, train_y), (test_x, test_y) = splits
+    arrays = []
+    for split in ("train", "test"):
+        # Batches of 10,000 rather than batch_size=-1, which crashes TF 2.21 under tfds' mocks.
+        batches = list(tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True).batch(10_000)))
+        arrays += [np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])]
+    train_x, train_y, test_x, test_y = arrays
     data = _make_data(train_x, train_y, test_x, test_y, source="tfds", format="tfds",
                       location=f"tfds:cifar10 ({builder.data_dir})")
     if key:
