@@ -576,12 +576,18 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
 
     z = _zoo(ctx)
     if report_only or publish:
-        path = (rep.publish(z, out, publish, seed=seed) if publish
-                else rep.write_report(z, out, seed=seed))
+        path = rep.publish(z, out, publish) if publish else rep.write_report(z, out)
         click.echo(f"Wrote {path}")
         return
-    chosen = (list(z.experiments.values()) if list_ and not (experiment_ids or network or all_)
-              else rep.select_experiments(z, experiment_ids, network.id if network else None, all_))
+    if list_ and not (experiment_ids or network or all_):
+        chosen = list(z.experiments.values())
+    else:
+        try:
+            chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
+        except ZooError:
+            raise
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
     statuses = rep.experiment_status(z, chosen, out, seed=seed)
     if list_ or dry_run:
         click.echo(f"{'experiment':<16}{'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "

@@ -23,6 +23,7 @@ from keras_cifar.zoo import ExperimentSpec, Zoo
 
 RESULTS_MD = "RESULTS.md"
 RESULTS_CSV = "results.csv"
+NOTES_MD = "NOTES.md"
 RESULTS_COLUMNS = ("id", "network", "lr", "momentum", "epochs", "report_accuracy", "report_loss",
                    "our_accuracy", "our_best_accuracy", "our_loss", "difference", "seconds")
 RUNS_SUBDIR = "runs"  # OUT/runs/<experiment-id>/, the report files in OUT/
@@ -176,18 +177,31 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data, out_dir, *,
             on_start(experiment, index, len(experiments))
         run_experiment(zoo, experiment, data, out_dir, seed=seed, init=init, limit=limit,
                        verbose=verbose)
-    return write_report(zoo, out_dir, seed=seed)
+    return write_report(zoo, out_dir)
 
 
 def _fraction(value) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def results_rows(zoo: Zoo, out_dir, seed: int = 0) -> list[dict]:
-    """Returns one row per finished experiment run in `out_dir` (zoo order), RESULTS_COLUMNS."""
+def other_seed_accuracies(out_dir, experiment_id: str) -> list[tuple[int, float]]:
+    """Final test accuracies of the experiment's finished runs with seeds other than 0."""
+    found = []
+    for run_dir in sorted((Path(out_dir) / RUNS_SUBDIR).glob(f"{experiment_id}-s*")):
+        seed = run_dir.name[len(experiment_id) + 2:]
+        if seed.isdigit() and runs.run_status(run_dir) == runs.STATUS_FINISHED:
+            found.append((int(seed), runs.read_history(run_dir)[-1]["val_accuracy"]))
+    return sorted(found)
+
+
+def results_rows(zoo: Zoo, out_dir) -> list[dict]:
+    """Returns one row per finished seed-0 experiment run in `out_dir` (zoo order).
+
+    Each row has the RESULTS_COLUMNS plus `other_seeds`: [(seed, final accuracy)] of reruns.
+    """
     rows = []
     for e in zoo.experiments.values():
-        run_dir = experiment_run_dir(out_dir, e.id, seed)
+        run_dir = experiment_run_dir(out_dir, e.id)
         if runs.run_status(run_dir) != runs.STATUS_FINISHED:
             continue
         metrics = runs.read_metrics(run_dir)
@@ -201,6 +215,7 @@ def results_rows(zoo: Zoo, out_dir, seed: int = 0) -> list[dict]:
             "our_loss": history[-1]["val_loss"],
             "difference": None if e.report.test_accuracy is None else ours - e.report.test_accuracy,
             "seconds": metrics.get("seconds", sum(r.get("seconds", 0) for r in history)),
+            "other_seeds": other_seed_accuracies(out_dir, e.id),
         })
     return rows
 
@@ -226,7 +241,7 @@ def _pct(value, signed=False) -> str:
     return f"{value * 100:+.1f}" if signed else f"{value * 100:.1f}"
 
 
-def results_markdown(rows: list[dict], data_note: str, figures: list[str]) -> str:
+def results_markdown(rows: list[dict], data_note: str, figures: list[str], notes: str = "") -> str:
     """The results table as Markdown, with both loss scales and the notes a reader needs."""
     lines = [
         "# keras-cifar: the report reproduced",
@@ -240,8 +255,8 @@ def results_markdown(rows: list[dict], data_note: str, figures: list[str]) -> st
         f"divided by {REPORT_BATCH_SIZE} (*ours/64*) on the report's scale.",
         "",
         "| experiment | network | lr | momentum | epochs | report acc | ours | best (optimistic) "
-        "| diff | report loss (/64) | our loss | ours/64 | seconds |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| diff | report loss (/64) | our loss | ours/64 | seconds | other seeds |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         lines.append(
@@ -250,21 +265,24 @@ def results_markdown(rows: list[dict], data_note: str, figures: list[str]) -> st
             f"| {_pct(r['our_best_accuracy'])} | {_pct(r['difference'], signed=True)} "
             f"| {'' if r['report_loss'] is None else format(r['report_loss'], '.3f')} "
             f"| {r['our_loss']:.4f} | {r['our_loss'] / REPORT_BATCH_SIZE:.4f} "
-            f"| {r['seconds']:.0f} |"
+            f"| {r['seconds']:.0f} "
+            f"| {', '.join(f'{_pct(acc)} (seed {seed})' for seed, acc in r['other_seeds'])} |"
         )
     total = sum(r["seconds"] for r in rows)
     lines += ["", f"{len(rows)} experiments, {total / 60:.0f} minutes of training in all."]
+    if notes.strip():
+        lines += ["", notes.strip()]
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"![{Path(f).stem}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
 
 
-def data_note(out_dir, rows: list[dict], seed: int = 0) -> str:
+def data_note(out_dir, rows: list[dict]) -> str:
     """Says what data the runs were trained on (from their config.json)."""
     sources = set()
     for r in rows:
-        config = runs.read_config(experiment_run_dir(out_dir, r["id"], seed))
+        config = runs.read_config(experiment_run_dir(out_dir, r["id"]))
         data = config.get("data", {})
         if not data.get("is_cifar10", True):
             sources.add("synthetic data (not CIFAR-10)")
@@ -279,8 +297,11 @@ def data_note(out_dir, rows: list[dict], seed: int = 0) -> str:
     return "Data: " + "; ".join(sorted(sources)) + "." if sources else "No finished runs yet."
 
 
-def write_report(zoo: Zoo, out_dir, seed: int = 0) -> Path:
+def write_report(zoo: Zoo, out_dir) -> Path:
     """Writes RESULTS.md, results.csv and the comparison figures from the runs in `out_dir`.
+
+    The table holds the seed-0 runs; reruns with other seeds are listed beside them. A
+    NOTES.md in `out_dir` (findings written by a person) is included in RESULTS.md.
 
     Kernel and parameter figures of the report (first-layer kernels of CNN 3, the parameter
     dumps of MLP 2 and CNN 3) are copied in when their runs hold model.keras/parameters.txt.
@@ -291,7 +312,7 @@ def write_report(zoo: Zoo, out_dir, seed: int = 0) -> Path:
     from keras_cifar.plots import plot_comparison, plot_kernels
 
     out_dir = Path(out_dir)
-    rows = results_rows(zoo, out_dir, seed)
+    rows = results_rows(zoo, out_dir)
     done = {r["id"] for r in rows}
     figures = []
     for stem, title, ids in COMPARISONS:
@@ -300,10 +321,10 @@ def write_report(zoo: Zoo, out_dir, seed: int = 0) -> Path:
             for i in ids:
                 e = zoo.experiment(i)
                 label = f"{i} (lr {e.train.lr:g}, momentum {e.train.momentum:g})"
-                histories.append((label, runs.read_history(experiment_run_dir(out_dir, i, seed))))
+                histories.append((label, runs.read_history(experiment_run_dir(out_dir, i))))
             plot_comparison(histories, out_dir / f"{stem}.png", title)
             figures.append(f"{stem}.png")
-    kernel_run = experiment_run_dir(out_dir, KERNEL_FIGURE_EXPERIMENT, seed)
+    kernel_run = experiment_run_dir(out_dir, KERNEL_FIGURE_EXPERIMENT)
     kernel_png = out_dir / f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png"
     if KERNEL_FIGURE_EXPERIMENT in done and (kernel_run / runs.MODEL).exists():
         import keras
@@ -312,38 +333,41 @@ def write_report(zoo: Zoo, out_dir, seed: int = 0) -> Path:
     if kernel_png.exists():
         figures.append(kernel_png.name)
     for experiment_id in PARAMETER_DUMP_EXPERIMENTS:
-        source = experiment_run_dir(out_dir, experiment_id, seed) / runs.PARAMETERS
+        source = experiment_run_dir(out_dir, experiment_id) / runs.PARAMETERS
         if experiment_id in done and source.exists():
             shutil.copyfile(source, out_dir / f"{experiment_id}-parameters.txt")
     runs.atomic_write_text(out_dir / RESULTS_CSV, results_csv(rows))
+    notes = (out_dir / NOTES_MD).read_text(encoding="utf-8") if (out_dir / NOTES_MD).exists() else ""
     runs.atomic_write_text(out_dir / RESULTS_MD,
-                           results_markdown(rows, data_note(out_dir, rows, seed), figures))
+                           results_markdown(rows, data_note(out_dir, rows), figures, notes))
     return out_dir / RESULTS_MD
 
 
 PUBLISHED_RUN_FILES = (runs.CONFIG, runs.HISTORY, runs.METRICS)
 
 
-def publish(zoo: Zoo, out_dir, destination, seed: int = 0) -> Path:
+def publish(zoo: Zoo, out_dir, destination) -> Path:
     """Copies the finished runs' small files and the report into `destination` (no models).
 
-    `destination/runs/<experiment-id>/` gets config.json, history.csv and metrics.json; the
-    kernel figure and parameter dumps are copied; then the report is written there afresh, so
-    `write_report(zoo, destination)` (`reproduce --report-only`) regenerates it exactly.
+    `destination/runs/<run>/` gets config.json, history.csv and metrics.json of every finished
+    run (other seeds included); the kernel figure, parameter dumps and NOTES.md are copied;
+    then the report is written there afresh, so `write_report(zoo, destination)`
+    (`reproduce --report-only`) regenerates it exactly.
 
     Returns:
         The path of destination/RESULTS.md.
     """
     out_dir, destination = Path(out_dir), Path(destination)
-    for row in results_rows(zoo, out_dir, seed):
-        source = experiment_run_dir(out_dir, row["id"], seed)
-        target = experiment_run_dir(destination, row["id"], seed)
+    for source in sorted((out_dir / RUNS_SUBDIR).iterdir()):
+        if runs.run_status(source) != runs.STATUS_FINISHED:
+            continue
+        target = destination / RUNS_SUBDIR / source.name
         target.mkdir(parents=True, exist_ok=True)
         for file_name in PUBLISHED_RUN_FILES:
             shutil.copyfile(source / file_name, target / file_name)
-    extras = [f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png"] + [
+    extras = [f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png", NOTES_MD] + [
         f"{i}-parameters.txt" for i in PARAMETER_DUMP_EXPERIMENTS]
     for file_name in extras:
         if (out_dir / file_name).exists():
             shutil.copyfile(out_dir / file_name, destination / file_name)
-    return write_report(zoo, destination, seed=seed)
+    return write_report(zoo, destination)

@@ -126,23 +126,28 @@ def read_history(run_dir: str | os.PathLike) -> list[dict[str, float]]:
 
 
 def truncate_history(run_dir: str | os.PathLike, epochs_kept: int) -> None:
-    """Keeps the header and the first `epochs_kept` epochs of history.csv (for a resume)."""
+    """Keeps the header and the rows of epochs before `epochs_kept` in history.csv.
+
+    Truncates in place (one `truncate` call), so a logger that holds the file open for
+    appending goes on writing at the new end.
+    """
     path = Path(run_dir) / HISTORY
     if not path.exists():
         return
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        return
-    header, body = rows[0], rows[1:]
-    epoch_col = header.index("epoch") if "epoch" in header else None
-    kept = [r for r in body if epoch_col is None or (r and int(float(r[epoch_col])) < epochs_kept)]
-
-    def write(tmp):
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows([header, *kept])
-
-    _atomic(path, write)
+    with open(path, "r+", newline="", encoding="utf-8") as f:
+        lines = f.readlines()
+        if not lines:
+            return
+        header = next(csv.reader([lines[0]]))
+        column = header.index("epoch") if "epoch" in header else 0
+        keep = 1
+        for line in lines[1:]:
+            row = next(csv.reader([line]), [])
+            if not row or int(float(row[column])) >= epochs_kept:
+                break
+            keep += 1
+        f.seek(0)
+        f.truncate(len("".join(lines[:keep]).encode("utf-8")))
 
 
 def read_metrics(run_dir: str | os.PathLike) -> dict:

@@ -133,44 +133,40 @@ class _EpochClock(keras.callbacks.Callback):
             logs["seconds"] = round(time.perf_counter() - self.started, 3)
 
 
-class _StartDataAtEpoch(keras.callbacks.Callback):
-    """Starts the data pipeline at the first epoch this `fit` runs (after a restore).
+class _ResumePoint(keras.callbacks.Callback):
+    """At the first epoch this `fit` runs (0, or the one BackupAndRestore restored to): starts
+    the data pipeline there and drops history rows of that epoch and later.
 
     Keras creates the training iterator after the first `on_epoch_begin`, so the pipeline
-    reads the epoch set here.
+    reads the epoch set here. History rows can run ahead of the backup when a run is killed
+    between writing the CSV row and the backup of an epoch.
     """
 
-    def __init__(self, first_epoch):
+    def __init__(self, run_dir: Path, first_epoch):
         super().__init__()
+        self.run_dir = run_dir
         self.first_epoch = first_epoch
         self.started = False
 
     def on_epoch_begin(self, epoch, logs=None):
         if not self.started:
-            self.first_epoch.assign(epoch)
             self.started = True
-
-
-class _TrimHistory(keras.callbacks.Callback):
-    """Once BackupAndRestore has chosen the epoch to resume from, drops later CSV rows."""
-
-    def __init__(self, run_dir: Path):
-        super().__init__()
-        self.run_dir = run_dir
-
-    def on_train_begin(self, logs=None):
-        runs.truncate_history(self.run_dir, self.model._initial_epoch or 0)
+            self.first_epoch.assign(epoch)
+            runs.truncate_history(self.run_dir, epoch)
 
 
 def _callbacks(run_dir: Path, first_epoch, clock: _EpochClock, tensorboard: bool) -> list:
-    """The Keras callbacks of a run, in the order their hooks must run."""
+    """The Keras callbacks of a run, in the order their hooks must run.
+
+    At an epoch's end the CSV row is written before the backup, so a kill between the two
+    leaves a row that the resume drops and rewrites, never a missing one.
+    """
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / runs.BACKUP_DIR), double_checkpoint=True),
-        _TrimHistory(run_dir),
-        _StartDataAtEpoch(first_epoch),
+        _ResumePoint(run_dir, first_epoch),
         keras.callbacks.TerminateOnNaN(raise_error=True),
         clock,
         keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
+        keras.callbacks.BackupAndRestore(str(run_dir / runs.BACKUP_DIR), double_checkpoint=True),
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / runs.TENSORBOARD_DIR)))

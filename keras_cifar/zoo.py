@@ -215,9 +215,16 @@ class Zoo:
         return max(stated) if stated else None
 
 
+def nearest(name: str, known: list[str]) -> str | None:
+    """Returns the known name closest to `name` (ignoring case), or None."""
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1)
+    return lowered[close[0]] if close else None
+
+
 def _unknown_message(what: str, name: str, known: list[str], path: Path) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    close = nearest(name, known)
+    hint = f" Did you mean '{close}'?" if close else ""
     return (
         f"Unknown {what} '{name}' in the zoo {path}.{hint} "
         f"Known {what}s: {', '.join(known)}. Received: {what}={name!r}"

@@ -37,3 +37,17 @@ def tiny_data():
     from keras_cifar.data import synthetic_data
 
     return synthetic_data(200, 100)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One finished mlp2 run on synthetic data, shared by the tests of trained-model commands."""
+    from keras_cifar.data import synthetic_data
+    from keras_cifar.plots import draw_run
+    from keras_cifar.train import train_run
+
+    out = tmp_path_factory.mktemp("runs")
+    result = train_run(ZOO.network("mlp2"), synthetic_data(600, 200), epochs=2, out_dir=out,
+                       verbose=0)
+    draw_run(result.run_dir)
+    return result

@@ -1,0 +1,116 @@
+"""The CLI: help everywhere, zoo list/show, inspect, completion, clean errors."""
+
+import json
+
+import click
+import pytest
+
+from keras_cifar.cli import cli
+
+
+def all_commands(group=cli, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*prefix, name))
+
+
+COMMANDS = list(all_commands())
+
+
+def test_expected_commands_exist():
+    assert {("zoo", "list"), ("zoo", "show"), ("inspect",), ("data", "info"), ("train",),
+            ("evaluate",), ("predict",), ("plot",), ("kernels",), ("export",),
+            ("reproduce",)} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", [(), *COMMANDS], ids=lambda c: " ".join(c) or "keras-cifar")
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_every_command_has_help_with_an_example(runner, command, flag):
+    result = runner.invoke(cli, [*command, flag])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    assert "keras-cifar " in result.output.split("Usage:", 1)[1]  # an example line
+
+
+def test_zoo_list_prints_every_network_with_report_counts(runner, zoo):
+    result = runner.invoke(cli, ["zoo", "list"])
+    assert result.exit_code == 0
+    for network_id, params in [("mlp-baseline", "1,969,930"), ("cnn3", "2,703,242"),
+                               ("lenet5", "729,322")]:
+        assert network_id in result.output and params in result.output
+    assert "48.5%" in result.output and "75.0%" in result.output
+
+
+def test_zoo_list_json(runner):
+    result = runner.invoke(cli, ["zoo", "list", "--json"])
+    rows = json.loads(result.output)
+    assert len(rows) == 7
+    assert {"id", "title", "layers", "params"} <= set(rows[0])
+    assert {r["id"]: r["params"] for r in rows}["mlp2"] == 920_842
+
+
+def test_zoo_show(runner):
+    result = runner.invoke(cli, ["zoo", "show", "lenet5"])
+    assert result.exit_code == 0, result.output
+    assert "lenet5-lr0.01" in result.output and "67.3%" in result.output
+    assert "Total params: 729,322" in result.output
+    assert "(6, 6, 32)" in result.output
+
+
+@pytest.mark.parametrize("args", [["zoo", "show", "cnn9"], ["inspect", "mlp3"], ["train", "MLP2"]])
+def test_unknown_network_exits_2_with_suggestion(runner, args):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert "Known networks:" in result.output and "Did you mean" in result.output
+
+
+def test_inspect_network_prints_summary_and_dump(runner):
+    result = runner.invoke(cli, ["inspect", "cnn3"])
+    assert result.exit_code == 0, result.output
+    assert "Total params: 2,703,242" in result.output
+    assert "Parameters & Structure" in result.output
+    assert "Layer: conv1.kernel | Size: (3, 3, 3, 64) |" in result.output
+    assert "Layer: dense3.bias | Size: (10,) |" in result.output
+    assert "..." in result.output
+
+
+def test_inspect_all_prints_every_value(runner):
+    short = runner.invoke(cli, ["inspect", "mlp2"]).output
+    full = runner.invoke(cli, ["inspect", "mlp2", "--all"]).output
+    assert len(full) > 50 * len(short)
+
+
+def test_completion_offers_network_ids(runner):
+    from click.shell_completion import ShellComplete
+
+    completer = ShellComplete(cli, {}, "keras-cifar", "_KERAS_CIFAR_COMPLETE")
+    items = [c.value for c in completer.get_completions(["train"], "cn")]
+    assert items == ["cnn1", "cnn2", "cnn3"]
+
+
+def test_bad_zoo_file_is_a_clean_usage_error(runner, tmp_path):
+    bad = tmp_path / "zoo.json"
+    bad.write_text('{"networks": [')
+    result = runner.invoke(cli, ["--zoo", str(bad), "zoo", "list"])
+    assert result.exit_code == 2
+    assert "not valid JSON at line 1" in result.output and "Traceback" not in result.output
+
+
+def test_zoo_option_replaces_builtin(runner, tmp_path, zoo):
+    raw = json.loads(zoo.path.read_text())
+    raw["networks"] = raw["networks"][2:3]
+    raw["experiments"] = [e for e in raw["experiments"] if e["network"] == "mlp2"]
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(raw))
+    rows = json.loads(runner.invoke(cli, ["--zoo", str(path), "zoo", "list", "--json"]).output)
+    assert [r["id"] for r in rows] == ["mlp2"]
+
+
+def test_module_entry_point_runs():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "keras_cifar", "zoo", "list", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and len(json.loads(done.stdout)) == 7

@@ -1,0 +1,125 @@
+"""reproduce: runs a test zoo's experiments, skips finished ones, resumes, writes the table."""
+
+import csv
+import json
+
+import pytest
+
+from keras_cifar import reproduce as rep
+from keras_cifar import runs
+from keras_cifar.cli import cli
+from keras_cifar.zoo import load_zoo
+
+TEST_ZOO = {
+    "networks": [{"id": "tiny", "title": "tiny MLP", "layers": [
+        {"kind": "flatten"}, {"kind": "dense", "units": 16, "activation": "relu"},
+        {"kind": "dense", "units": 10}], "train": {"lr": 0.01, "momentum": 0.9, "epochs": 2}}],
+    "experiments": [
+        {"id": "tiny-a", "network": "tiny", "lr": 0.01, "momentum": 0.9, "epochs": 2,
+         "report": {"test_accuracy": 0.5, "test_loss": 0.02, "words": "half"}},
+        {"id": "tiny-b", "network": "tiny", "lr": 0.02, "momentum": 0, "epochs": 3,
+         "report": {"test_accuracy": None, "test_loss": None, "words": None}},
+    ],
+}
+
+
+@pytest.fixture
+def zoo_file(tmp_path):
+    path = tmp_path / "zoo.json"
+    path.write_text(json.dumps(TEST_ZOO))
+    return path
+
+
+def invoke(runner, zoo_file, *args):
+    return runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", *args])
+
+
+def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
+    out = tmp_path / "out"
+    first = invoke(runner, zoo_file, "--all", "--data", "synthetic", "--limit", "200", "--out", str(out))
+    assert first.exit_code == 0, first.output
+    with open(out / rep.RESULTS_CSV) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(rep.RESULTS_COLUMNS)
+    assert [r["id"] for r in rows] == ["tiny-a", "tiny-b"]
+    a, b = rows
+    assert a["report_accuracy"] == "0.5000" and b["report_accuracy"] == "" and b["difference"] == ""
+    assert abs(float(a["difference"]) - (float(a["our_accuracy"]) - 0.5)) < 1e-4
+    assert float(a["our_best_accuracy"]) >= float(a["our_accuracy"])
+    history = runs.read_history(out / "runs" / "tiny-b")
+    assert len(history) == 3 and float(b["our_loss"]) == pytest.approx(history[-1]["val_loss"], abs=1e-4)
+    markdown = (out / rep.RESULTS_MD).read_text()
+    assert "optimistic" in markdown and "synthetic data (not CIFAR-10)" in markdown
+    assert "| tiny-a | tiny | 0.01 | 0.9 | 2 | 50.0 |" in markdown
+
+    model = out / "runs" / "tiny-a" / runs.MODEL
+    before = model.stat().st_mtime_ns
+    second = invoke(runner, zoo_file, "--all", "--data", "synthetic", "--limit", "200", "--out", str(out))
+    assert second.exit_code == 0
+    assert model.stat().st_mtime_ns == before
+
+    listed = invoke(runner, zoo_file, "--list", "--out", str(out))
+    assert listed.output.count(" done ") == 2 and "Would run" not in listed.output
+
+
+def test_interrupted_experiment_resumes(runner, zoo_file, tmp_path, monkeypatch):
+    from keras_cifar import train
+
+    out = tmp_path / "out"
+    original = train._EpochClock.on_epoch_end
+
+    def interrupt_at_second_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train._EpochClock, "on_epoch_end", interrupt_at_second_epoch)
+    stopped = invoke(runner, zoo_file, "tiny-b", "--data", "synthetic", "--limit", "200",
+                     "--out", str(out))
+    assert stopped.exit_code == 130 and "--resume" in stopped.output
+    listed = invoke(runner, zoo_file, "--list", "--out", str(out))
+    assert "partial 1/3" in listed.output and "not started" in listed.output
+
+    monkeypatch.setattr(train._EpochClock, "on_epoch_end", original)
+    resumed = invoke(runner, zoo_file, "tiny-b", "--data", "synthetic", "--limit", "200",
+                     "--out", str(out))
+    assert resumed.exit_code == 0, resumed.output
+    assert [r["epoch"] for r in runs.read_history(out / "runs" / "tiny-b")] == [0, 1, 2]
+
+
+def test_dry_run_and_selection(runner, zoo_file, tmp_path):
+    result = invoke(runner, zoo_file, "--network", "tiny", "--dry-run", "--out", str(tmp_path))
+    assert result.exit_code == 0 and "Would run 2 of 2" in result.output
+    assert not (tmp_path / "runs").exists()
+    nothing = invoke(runner, zoo_file, "--out", str(tmp_path))
+    assert nothing.exit_code == 2 and "--all" in nothing.output
+    unknown = invoke(runner, zoo_file, "tiny-z", "--dry-run")
+    assert unknown.exit_code == 2 and "Did you mean 'tiny-" in unknown.output
+
+
+def test_report_only_regenerates_the_published_results(runner, zoo_file, tmp_path):
+    out, published = tmp_path / "out", tmp_path / "figures"
+    assert invoke(runner, zoo_file, "--all", "--data", "synthetic", "--limit", "200",
+                  "--out", str(out)).exit_code == 0
+    assert invoke(runner, zoo_file, "--out", str(out), "--publish", str(published)).exit_code == 0
+    assert sorted(p.name for p in (published / "runs" / "tiny-a").iterdir()) == sorted(
+        rep.PUBLISHED_RUN_FILES)
+    committed = (published / rep.RESULTS_CSV).read_text()
+    (published / rep.RESULTS_CSV).unlink()
+    assert invoke(runner, zoo_file, "--report-only", "--out", str(published)).exit_code == 0
+    assert (published / rep.RESULTS_CSV).read_text() == committed
+
+
+def test_committed_figures_regenerate_exactly(tmp_path):
+    """figures/results.csv is what `reproduce --report-only --out figures` writes."""
+    from pathlib import Path
+    import shutil
+
+    figures = Path(__file__).resolve().parent.parent / "figures"
+    if not (figures / rep.RESULTS_CSV).exists():
+        pytest.skip("no committed reproduction yet")
+    copy = tmp_path / "figures"
+    shutil.copytree(figures, copy)
+    (copy / rep.RESULTS_CSV).unlink()
+    rep.write_report(load_zoo(), copy)
+    assert (copy / rep.RESULTS_CSV).read_text() == (figures / rep.RESULTS_CSV).read_text()

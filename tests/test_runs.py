@@ -1,0 +1,49 @@
+"""runs: names, identity differences, atomic writes, history truncation for a resume."""
+
+import os
+
+import pytest
+
+from keras_cifar import runs
+
+
+def identity(**overrides):
+    base = {"network": {"id": "cnn3"}, "lr": 0.1, "momentum": 0.9, "epochs": 20, "seed": 0,
+            "batch_size": 64, "init": "torch", "limit": None, "data": {"fingerprint": "abc"}}
+    return {**base, **overrides}
+
+
+def test_run_name_is_readable_and_hash_covers_everything():
+    name = runs.run_name(identity())
+    assert name.startswith("cnn3-lr0.1-m0.9-e20-s0-")
+    assert runs.run_name(identity(data={"fingerprint": "other"})) != name
+    assert runs.run_name(identity(limit=100)) != name
+    assert runs.run_name(identity()) == name
+
+
+def test_identity_differences_name_nested_keys():
+    assert runs.identity_differences(identity(), identity(lr=0.2, data={"fingerprint": "x"})) == [
+        "data.fingerprint", "lr"]
+
+
+def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path):
+    target = tmp_path / "config.json"
+    runs.atomic_write_json(target, {"a": 1})
+    with pytest.raises(TypeError):
+        runs.atomic_write_json(target, {"a": object()})
+    assert target.read_text() == '{\n  "a": 1\n}\n'
+    assert os.listdir(tmp_path) == ["config.json"]
+
+
+def test_truncate_history_keeps_epochs_before_the_restore(tmp_path):
+    (tmp_path / runs.HISTORY).write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n")
+    runs.truncate_history(tmp_path, 2)
+    assert [r["epoch"] for r in runs.read_history(tmp_path)] == [0.0, 1.0]
+
+
+def test_missing_files_give_run_errors(tmp_path):
+    with pytest.raises(runs.RunError, match="no config.json"):
+        runs.read_config(tmp_path)
+    with pytest.raises(runs.RunError, match="no history.csv"):
+        runs.read_history(tmp_path)
+    assert runs.run_status(tmp_path) == "not started"

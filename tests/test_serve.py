@@ -1,0 +1,105 @@
+"""evaluate, predict and export on a trained model; bad model and image files."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from keras_cifar import runs
+from keras_cifar.cli import cli
+from keras_cifar.serve import ModelFileError, export_saved_model, load_model_file, read_image
+
+
+@pytest.fixture
+def model_path(trained_run):
+    return str(trained_run.run_dir / runs.MODEL)
+
+
+def test_evaluate_prints_loss_accuracy_and_classes(runner, model_path, tmp_path, trained_run):
+    confusion = tmp_path / "c.png"
+    result = runner.invoke(cli, ["evaluate", model_path, "--data", "synthetic", "--json",
+                                 "--confusion", str(confusion)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert 0 <= metrics["test_accuracy"] <= 1 and len(metrics["per_class_accuracy"]) == 10
+    assert confusion.stat().st_size > 1000
+    table = runner.invoke(cli, ["evaluate", model_path, "--data", "synthetic"]).output
+    assert "test accuracy" in table and "airplane" in table
+
+
+def test_predict_png_written_by_the_test(runner, model_path, tmp_path):
+    from keras_cifar.data import synthetic_data
+
+    d = synthetic_data(20, 10)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"img{i}.png")
+        Image.fromarray(d.test_images[i]).save(paths[-1])
+    result = runner.invoke(cli, ["predict", model_path, *map(str, paths), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert len(out) == 3 and all(len(r["top"]) == 3 for r in out)
+    probs = [t["probability"] for t in out[0]["top"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+    assert out[0]["notes"] == []
+
+
+def test_predict_converts_other_sizes_and_modes_with_a_note(runner, model_path, tmp_path):
+    path = tmp_path / "big.png"
+    Image.new("RGBA", (64, 48), (10, 200, 30, 255)).save(path)
+    result = runner.invoke(cli, ["predict", model_path, str(path)])
+    assert result.exit_code == 0, result.output
+    assert "converted from RGBA to RGB" in result.output and "resized from 64x48" in result.output
+    assert read_image(path).pixels.shape == (32, 32, 3)
+
+
+def test_export_serves_uint8_probabilities(trained_run, tmp_path):
+    model = load_model_file(trained_run.run_dir / runs.MODEL)
+    export_saved_model(model, tmp_path / "saved")
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3)).astype(np.uint8)
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))  # keep it alive: it owns the variables
+    served = loaded.serve(tf.constant(pixels)).numpy()
+    expected = tf.nn.softmax(model(pixels.astype(np.float32))).numpy()
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(served.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_export_command(runner, model_path, tmp_path):
+    result = runner.invoke(cli, ["export", model_path, str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "saved_model.pb").exists()
+
+
+@pytest.mark.parametrize("content, name, message", [
+    (b"not a zip", "m.keras", "not a Keras model file"),
+    (None, "missing.keras", "does not exist"),
+    (b"PK\x03\x04broken", "z.keras", "not a Keras model file"),
+])
+def test_bad_model_files_exit_1_without_traceback(runner, tmp_path, content, name, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    for args in (["evaluate", str(path), "--data", "synthetic"], ["kernels", str(path), "-o", "k.png"],
+                 ["inspect", str(path)]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "Traceback" not in result.output
+
+
+def test_corrupt_zip_model(tmp_path, trained_run):
+    import zipfile
+
+    path = tmp_path / "cut.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", "{not json")
+    with pytest.raises(ModelFileError, match="Cannot load the Keras model"):
+        load_model_file(path)
+
+
+def test_unreadable_image_exits_1(runner, model_path, tmp_path):
+    path = tmp_path / "x.png"
+    path.write_bytes(b"garbage")
+    result = runner.invoke(cli, ["predict", model_path, str(path)])
+    assert result.exit_code == 1 and "Cannot read the image" in result.output
