@@ -356,8 +356,13 @@ def data_prepare(data_source, data_dir, tfds_dir, no_cache):
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch.")
 @click.option("--force", is_flag=True, help="Replace an existing run directory of that name.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs to the run.")
+@click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default",
+              show_default=True, help="mirrored: tf.distribute.MirroredStrategy over all GPUs (or "
+              "--devices); --batch-size stays the global batch.")
+@click.option("--devices", default=None, metavar="LIST",
+              help="Comma-separated devices for --strategy mirrored, e.g. /gpu:0,/gpu:1.")
 def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, data_dir, tfds_dir,
-          no_cache, limit, out, name, resume, force, tensorboard):
+          no_cache, limit, out, name, resume, force, tensorboard, strategy, devices):
     """Train NETWORK with SGD(momentum) and write a run directory.
 
     The run directory holds config.json, history.csv, model.keras, summary.txt,
@@ -377,7 +382,9 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, da
     try:
         result = train_run(network, d, lr=lr, momentum=momentum, epochs=epochs,
                            batch_size=batch_size, seed=seed, init=init, limit=limit, out_dir=out,
-                           name=name, resume=resume, force=force, tensorboard=tensorboard)
+                           name=name, resume=resume, force=force, tensorboard=tensorboard,
+                           strategy=strategy,
+                           devices=[d.strip() for d in devices.split(",")] if devices else None)
     except ValueError as e:
         if isinstance(e, _usage_errors()):
             raise

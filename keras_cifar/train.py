@@ -173,6 +173,29 @@ def _callbacks(run_dir: Path, first_epoch, clock: _EpochClock, tensorboard: bool
     return callbacks
 
 
+STRATEGIES = ("default", "mirrored")
+
+
+def make_strategy(name: str = "default", devices: list[str] | None = None):
+    """Returns the `tf.distribute` strategy called `name`.
+
+    `default` is TensorFlow's default (no distribution); `mirrored` replicates the model on
+    `devices` (all visible GPUs when None, or the CPU) and splits each batch among them.
+
+    Raises:
+        ValueError: an unknown strategy, or devices without `mirrored`.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy; expected one of {list(STRATEGIES)}. "
+                         f"Received: strategy={name!r}")
+    if name == "default":
+        if devices:
+            raise ValueError("--devices needs --strategy mirrored. Received: "
+                             f"devices={devices!r}")
+        return tf.distribute.get_strategy()
+    return tf.distribute.MirroredStrategy(devices=devices or None)
+
+
 def steps_per_execution(steps_per_epoch: int, most: int = 32) -> int:
     """Returns the largest divisor of `steps_per_epoch` that is at most `most`.
 
@@ -207,7 +230,8 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
               batch_size=None, seed: int = 0, init: str | None = None, limit: int | None = None,
               out_dir="runs", name: str | None = None, resume: bool = False,
               force: bool = False, tensorboard: bool = False, verbose: int | str = "auto",
-              deterministic: bool = True) -> RunResult:
+              deterministic: bool = True, strategy: str = "default",
+              devices: list[str] | None = None) -> RunResult:
     """Trains a network and writes its run directory.
 
     Args:
@@ -226,6 +250,10 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
         verbose: Keras' verbosity; `auto` is a progress bar on a terminal and one line per
             epoch otherwise.
         deterministic: enable TensorFlow's op determinism, so a rerun gives the same history.
+        strategy: `default` (one device) or `mirrored` (`tf.distribute.MirroredStrategy`: each
+            batch split over the devices; `batch_size` stays the global batch).
+        devices: the devices of a mirrored strategy, e.g. ["/gpu:0", "/gpu:1"]; None: all GPUs
+            (or the CPU when there is none).
 
     Returns:
         A `RunResult` with the run directory, its config and its metrics.
@@ -263,17 +291,23 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    model = build_model(spec, init=init, seed=seed)
     train_ds, first_epoch, steps_per_epoch = train_pipeline(
         data.train_images, data.train_labels, batch_size, seed, epochs)
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        steps_per_execution=steps_per_execution(steps_per_epoch),
-    )
+    distribution = make_strategy(strategy, devices)
+    with distribution.scope():
+        model = build_model(spec, init=init, seed=seed)
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
+            # ("You must feed a value for placeholder tensor" in multi_step_on_iterator).
+            steps_per_execution=1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
+        )
     config.update({
         "status": runs.STATUS_RUNNING,
+        "strategy": {"name": strategy, "replicas": distribution.num_replicas_in_sync,
+                     "devices": list(getattr(distribution.extended, "worker_devices", []))},
         "data": data.describe(),
         "versions": _versions(),
         "command": " ".join(sys.argv),
