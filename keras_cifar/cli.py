@@ -117,11 +117,32 @@ def data_options(command):
     return command
 
 
-def _load_data(data_source, data_dir, tfds_dir, no_cache):
-    from keras_cifar.data import load_data
+def _data_spec(data_source, data_dir, tfds_dir, no_cache):
+    from keras_cifar.executors import DataSpec
 
-    source = data_source or ("local" if data_dir else "tfds")
-    return load_data(source, data_dir=data_dir, tfds_dir=tfds_dir, use_cache=not no_cache)
+    return DataSpec(source=data_source or ("local" if data_dir else "tfds"),
+                    data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
+                    tfds_dir=None if tfds_dir is None else str(tfds_dir), use_cache=not no_cache)
+
+
+def executor_options(command):
+    """Where many runs happen: this process, local processes, or a Ray cluster."""
+    options = [
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+                     show_default=True, help="local: this machine; ray: one Ray task per run."),
+        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="With --executor local: runs in N processes at once."),
+        click.option("--address", default=None,
+                     help="Ray cluster address (e.g. ray://head:10001, auto); default: start a "
+                     "local Ray. --out must be storage every node sees."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _load_data(data_source, data_dir, tfds_dir, no_cache):
+    return _data_spec(data_source, data_dir, tfds_dir, no_cache).load()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -564,9 +585,10 @@ def _minutes(seconds: float) -> str:
 @click.option("--publish", type=click.Path(path_type=Path), default=None,
               help="Copy the finished runs' config/history/metrics and the report to this folder "
               "(e.g. figures/); no training.")
+@executor_options
 @click.pass_context
 def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_dir, no_cache, out,
-              seed, init, limit, list_, dry_run, report_only, publish):
+              seed, init, limit, list_, dry_run, report_only, publish, executor, workers, address):
     """Run the report's experiments and compare with its numbers.
 
     Each experiment is an ordinary run directory under OUT/runs/; finished ones are skipped and
@@ -610,16 +632,79 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
         click.echo(f"{verb} {len(left)} of {len(statuses)} experiments, about {_minutes(total)} "
                    f"(estimated from finished epochs here, else from a 2-core CPU), into {out}.")
         return
-    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
-    if not d.is_cifar10:
+    data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
+    if not data_spec.load().is_cifar10:  # fails fast on bad data, and warms the decode cache
         click.echo("Note: reproducing on synthetic data, not CIFAR-10.", err=True)
+    path = rep.reproduce(z, chosen, data_spec, out, seed=seed, init=init, limit=limit,
+                         executor=executor, workers=workers, address=address,
+                         on_start=_announce(executor, workers))
+    click.echo(f"Wrote {path}")
 
-    def on_start(experiment, index, total):
-        click.echo(f"[{index + 1}/{total}] {experiment.id}: {experiment.network} "
-                   f"lr={experiment.train.lr:g} momentum={experiment.train.momentum:g} "
-                   f"epochs={experiment.train.epochs}")
 
-    path = rep.reproduce(z, chosen, d, out, seed=seed, init=init, limit=limit, on_start=on_start)
+def _announce(executor, workers):
+    def on_start(job, index, total):
+        where = "" if executor == "local" and workers <= 1 else f" ({executor}, queued)"
+        click.echo(f"[{index + 1}/{total}] {job.name}: {job.network} lr={job.lr:g} "
+                   f"momentum={job.momentum:g} epochs={job.epochs}{where}")
+
+    return on_start
+
+
+# ----------------------------------------------------------------------------------------------
+# sweep
+
+
+@cli.command()
+@click.argument("network", type=NETWORK)
+@click.option("--lr", "lrs", required=True, metavar="LIST", help="Learning rates, e.g. 0.001,0.01,0.1.")
+@click.option("--momentum", "momenta", default="0", show_default=True, metavar="LIST",
+              help="Momenta, e.g. 0,0.9.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of every run. Default: the network's.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Batch size. Default: the network's.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--init", type=click.Choice(["torch", "keras"]), default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Class-stratified subset of N images per split.")
+@data_options
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output directory. Default: sweeps/NETWORK.")
+@executor_options
+@click.pass_context
+def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, data_source, data_dir,
+          tfds_dir, no_cache, out, executor, workers, address):
+    """Train NETWORK over a grid of learning rates x momenta; a table sorted by accuracy.
+
+    Writes OUT/runs/<run>/ per point, SWEEP.md, sweep.csv and sweep.png (test accuracy against
+    epoch for every run). Finished points are skipped; interrupted ones resume.
+
+    \b
+    Examples:
+      keras-cifar sweep lenet5 --lr 0.001,0.01,0.1 --momentum 0,0.9 --epochs 20 --data-dir ~/data/cifar10
+      keras-cifar sweep mlp2 --lr 0.01,0.05 --workers 2 --data synthetic
+    """
+    from keras_cifar import sweep as sweep_module
+    from keras_cifar.zoo import BUILTIN_ZOO_PATH
+
+    try:
+        lr_values = sweep_module.parse_values(lrs, "lr")
+        momentum_values = sweep_module.parse_values(momenta, "momentum")
+        data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
+        out = out or Path("sweeps") / network.id
+        zoo_path = _zoo(ctx).path
+        zoo_path = None if Path(zoo_path).resolve() == BUILTIN_ZOO_PATH.resolve() else str(zoo_path)
+        data_spec.load()  # fails fast on bad data, and warms the decode cache
+        path = sweep_module.sweep(
+            network, lr_values, momentum_values, epochs or network.train.epochs, data_spec, out,
+            executor=executor, workers=workers, address=address,
+            on_start=_announce(executor, workers), batch_size=batch_size, seed=seed, init=init,
+            limit=limit, zoo_path=zoo_path)
+    except ValueError as e:
+        if isinstance(e, _usage_errors()) or isinstance(e, _failure_errors()):
+            raise
+        raise click.UsageError(str(e)) from None
+    click.echo(path.read_text(), nl=False)
     click.echo(f"Wrote {path}")
 
 

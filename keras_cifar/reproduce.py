@@ -131,52 +131,44 @@ def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
     return result
 
 
-def run_experiment(zoo: Zoo, experiment: ExperimentSpec, data, out_dir, *, seed: int = 0,
-                   init: str | None = None, limit: int | None = None, verbose="auto",
-                   force: bool = False):
-    """Trains one experiment (resuming it if interrupted) and draws its figures.
+def experiment_jobs(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_dir, *,
+                    seed: int = 0, init: str | None = None, limit: int | None = None) -> list:
+    """Returns one `executors.Job` per experiment, its run directory under `out_dir`."""
+    from keras_cifar.executors import Job, prepare_shared_dir
+    from keras_cifar.zoo import BUILTIN_ZOO_PATH
 
-    Returns:
-        The `RunResult` of `train_run`.
-    """
-    from keras_cifar.plots import draw_run
-    from keras_cifar.train import train_run
-
-    spec = zoo.network(experiment.network)
-    t = experiment.train
-    result = train_run(spec, data, lr=t.lr, momentum=t.momentum, epochs=t.epochs,
-                       batch_size=t.batch_size, seed=seed, init=init, limit=limit,
-                       out_dir=Path(out_dir) / RUNS_SUBDIR, name=run_dir_name(experiment.id, seed),
-                       resume=not force,
-                       force=force, verbose=verbose)
-    if not result.already_finished:
-        draw_run(result.run_dir)
-    return result
+    marker = prepare_shared_dir(out_dir)
+    zoo_path = None if Path(zoo.path).resolve() == BUILTIN_ZOO_PATH.resolve() else str(zoo.path)
+    return [
+        Job(network=e.network, lr=e.train.lr, momentum=e.train.momentum, epochs=e.train.epochs,
+            batch_size=e.train.batch_size, run_dir=str(experiment_run_dir(out_dir, e.id, seed)),
+            data=data_spec, zoo_path=zoo_path, seed=seed, init=init, limit=limit, marker=marker)
+        for e in experiments
+    ]
 
 
-def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data, out_dir, *, seed: int = 0,
-              init: str | None = None, limit: int | None = None, verbose="auto",
-              on_start: Callable[[ExperimentSpec, int, int], None] | None = None) -> Path:
-    """Runs experiments one after the other (skipping finished ones), then writes the report.
+def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_dir, *,
+              seed: int = 0, init: str | None = None, limit: int | None = None,
+              executor: str = "local", workers: int = 1, address: str | None = None,
+              on_start: Callable | None = None) -> Path:
+    """Runs experiments (finished ones are skipped, interrupted ones resume), then the report.
 
     Args:
         zoo: the zoo the experiments come from.
         experiments: what to run, e.g. from `select_experiments`.
-        data: the `CifarData` to train and test on.
-        out_dir: where run directories, RESULTS.md, results.csv and the figures go.
+        data_spec: an `executors.DataSpec`; each worker loads the data itself.
+        out_dir: where runs/<experiment-id>/, RESULTS.md, results.csv and the figures go.
         seed, init, limit: as for `train_run`.
-        verbose: Keras' verbosity.
-        on_start: called with (experiment, index, total) before each experiment.
+        executor, workers, address: where the runs happen (see `executors.run_jobs`).
+        on_start: called with (job, index, total) as each experiment is handed out.
 
     Returns:
         The path of RESULTS.md.
     """
-    experiments = list(experiments)
-    for index, experiment in enumerate(experiments):
-        if on_start:
-            on_start(experiment, index, len(experiments))
-        run_experiment(zoo, experiment, data, out_dir, seed=seed, init=init, limit=limit,
-                       verbose=verbose)
+    from keras_cifar.executors import run_jobs
+
+    jobs = experiment_jobs(zoo, experiments, data_spec, out_dir, seed=seed, init=init, limit=limit)
+    run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
     return write_report(zoo, out_dir)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import platform
 import shutil
 import sys
@@ -307,10 +308,13 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     config.update({
         "status": runs.STATUS_RUNNING,
         "strategy": {"name": strategy, "replicas": distribution.num_replicas_in_sync,
-                     "devices": list(getattr(distribution.extended, "worker_devices", []))},
+                     "devices": list(distribution.extended.worker_devices) if strategy == "mirrored"
+                     else []},
         "data": data.describe(),
         "versions": _versions(),
         "command": " ".join(sys.argv),
+        "host": platform.node(),
+        "pid": os.getpid(),
     })
     config.pop("finished", None)
     runs.atomic_write_json(run_dir / runs.CONFIG, config)

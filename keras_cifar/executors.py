@@ -1,0 +1,171 @@
+"""Run many training jobs: in this process, in N local processes, or as tasks on a Ray cluster.
+
+A `Job` is a picklable description of one run (network, SGD settings, run directory, data
+source); `run_job` trains it with `resume=True`, so a job that is retried after its worker died
+continues from its run directory. Scheduling and retries are the engines' own:
+`concurrent.futures.ProcessPoolExecutor` (spawn, since TensorFlow is not fork-safe) or Ray
+(`max_retries`). Every worker must see the output directory (shared storage across machines);
+`run_job` checks that and fails with a message that says so.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Iterable
+
+from keras_cifar import runs
+
+EXECUTORS = ("local", "ray")
+SHARED_MARKER = ".keras-cifar-shared"
+RAY_MAX_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """How a worker loads the data (each worker loads it itself, from the decode cache)."""
+
+    source: str = "tfds"
+    data_dir: str | None = None
+    tfds_dir: str | None = None
+    use_cache: bool = True
+
+    def load(self):
+        """Loads the data this spec names."""
+        from keras_cifar.data import load_data
+
+        return load_data(self.source, data_dir=self.data_dir, tfds_dir=self.tfds_dir,
+                         use_cache=self.use_cache)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run, described so that another process or machine can carry it out."""
+
+    network: str
+    lr: float
+    momentum: float
+    epochs: int
+    batch_size: int
+    run_dir: str
+    data: DataSpec = field(default_factory=DataSpec)
+    zoo_path: str | None = None
+    seed: int = 0
+    init: str | None = None
+    limit: int | None = None
+    marker: str | None = None  # the token of the shared output directory
+
+    @property
+    def name(self) -> str:
+        return Path(self.run_dir).name
+
+
+def prepare_shared_dir(out_dir) -> str:
+    """Creates `out_dir` and writes a token into it that every worker must be able to read."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marker = out_dir / SHARED_MARKER
+    if not marker.exists():
+        runs.atomic_write_text(marker, secrets.token_hex(8))
+    return marker.read_text().strip()
+
+
+def check_shared_dir(job: Job) -> None:
+    """Raises RunError unless this worker sees the driver's output directory."""
+    if job.marker is None:
+        return
+    marker = Path(job.run_dir).parent.parent / SHARED_MARKER
+    try:
+        seen = marker.read_text().strip()
+    except OSError:
+        seen = None
+    if seen != job.marker:
+        raise runs.RunError(
+            f"Worker {socket.gethostname()} (pid {os.getpid()}) cannot see the output directory "
+            f"{marker.parent}: --out must be storage that every node of the cluster sees (NFS, a "
+            "shared volume), at the same path. Received: "
+            + ("no such directory" if seen is None else "another output directory")
+        )
+
+
+def run_job(job: Job) -> dict:
+    """Trains one job (resuming it if its directory holds an unfinished run), draws its figures.
+
+    Returns:
+        A summary: run directory, test accuracy, best test accuracy, seconds, host.
+    """
+    from keras_cifar.plots import draw_run
+    from keras_cifar.train import train_run
+    from keras_cifar.zoo import load_zoo
+
+    check_shared_dir(job)
+    spec = load_zoo(job.zoo_path).network(job.network)
+    run_dir = Path(job.run_dir)
+    result = train_run(spec, job.data.load(), lr=job.lr, momentum=job.momentum, epochs=job.epochs,
+                       batch_size=job.batch_size, seed=job.seed, init=job.init, limit=job.limit,
+                       out_dir=run_dir.parent, name=run_dir.name, resume=True, verbose=2)
+    if not result.already_finished:
+        draw_run(result.run_dir)
+    return {"run_dir": str(result.run_dir), "test_accuracy": result.metrics["test_accuracy"],
+            "best_test_accuracy": result.metrics["best_test_accuracy"],
+            "seconds": result.metrics["seconds"], "host": socket.gethostname()}
+
+
+def _ray_remote(address: str | None):
+    try:
+        import ray
+    except ImportError:
+        raise runs.RunError("--executor ray needs Ray: pip install 'keras-cifar[ray]' "
+                            "(or pip install ray).") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 ignore_reinit_error=True)
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    return ray, ray.remote(num_gpus=gpus, max_retries=RAY_MAX_RETRIES)(run_job)
+
+
+def run_jobs(jobs: Iterable[Job], *, executor: str = "local", workers: int = 1,
+             address: str | None = None,
+             on_start: Callable[[Job, int, int], None] | None = None) -> list[dict]:
+    """Runs jobs and returns their summaries, in the jobs' order.
+
+    Args:
+        jobs: what to run.
+        executor: `local` (this machine: in this process, or `workers` processes) or `ray`
+            (one Ray task per job, on the cluster at `address` or a local one).
+        workers: local processes; 1 runs the jobs one after the other in this process.
+        address: a Ray cluster address (`ray://host:10001`, `auto`); None starts a local one.
+        on_start: called with (job, index, total) as each job is handed out.
+
+    Raises:
+        RunError: an unknown executor, Ray missing, or a worker that cannot see the output.
+    """
+    jobs = list(jobs)
+    if executor not in EXECUTORS:
+        raise runs.RunError(f"Unknown executor; expected one of {list(EXECUTORS)}. "
+                            f"Received: executor={executor!r}")
+    if executor == "local" and workers <= 1:
+        results = []
+        for index, job in enumerate(jobs):
+            if on_start:
+                on_start(job, index, len(jobs))
+            results.append(run_job(job))
+        return results
+    for index, job in enumerate(jobs):
+        if on_start:
+            on_start(job, index, len(jobs))
+    if executor == "local":
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            return list(pool.map(run_job, jobs))
+    ray, remote = _ray_remote(address)
+    return ray.get([remote.remote(job) for job in jobs])
+
+
+def job_summary(job: Job) -> dict:
+    """The job as a plain dict (for logs and JSON)."""
+    return asdict(job)

@@ -1,0 +1,127 @@
+"""A user's own grid: one network over learning rates x momenta, as ordinary runs.
+
+`OUT/runs/<network>-lr<lr>-m<momentum>-e<epochs>[-s<seed>]/` per point, run by any executor
+(`keras_cifar.executors`), then SWEEP.md and sweep.csv sorted by final test accuracy, and one
+figure of test accuracy against epoch for every run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from pathlib import Path
+from typing import Callable, Sequence
+
+from keras_cifar import runs
+from keras_cifar.zoo import NetworkSpec
+
+SWEEP_MD = "SWEEP.md"
+SWEEP_CSV = "sweep.csv"
+SWEEP_PNG = "sweep.png"
+SWEEP_COLUMNS = ("run", "network", "lr", "momentum", "epochs", "test_accuracy",
+                 "best_test_accuracy", "test_loss", "seconds")
+
+
+def parse_values(text: str, name: str) -> list[float]:
+    """Parses a comma-separated list of numbers, e.g. `0.001,0.01,0.1`.
+
+    Raises:
+        ValueError: an empty list or an item that is not a number.
+    """
+    values = []
+    for item in text.split(","):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ValueError(f"--{name} must be comma-separated numbers such as 0.001,0.01. "
+                             f"Received: {name}={text!r}") from None
+    return values
+
+
+def sweep_jobs(spec: NetworkSpec, lrs: Sequence[float], momenta: Sequence[float], epochs: int,
+               data_spec, out_dir, *, batch_size: int | None = None, seed: int = 0,
+               init: str | None = None, limit: int | None = None,
+               zoo_path: str | None = None) -> list:
+    """Returns one `executors.Job` per (lr, momentum) point.
+
+    Raises:
+        ValueError: a learning rate <= 0 or a momentum outside [0, 1).
+    """
+    from keras_cifar.executors import Job, prepare_shared_dir
+    from keras_cifar.train import check_hyperparameters
+
+    batch_size = batch_size or spec.train.batch_size
+    for lr, momentum in itertools.product(lrs, momenta):
+        check_hyperparameters(lr, momentum, epochs, batch_size)
+    marker = prepare_shared_dir(out_dir)
+    suffix = "" if seed == 0 else f"-s{seed}"
+    return [
+        Job(network=spec.id, lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size,
+            run_dir=str(Path(out_dir) / "runs" / f"{spec.id}-lr{lr:g}-m{momentum:g}-e{epochs}{suffix}"),
+            data=data_spec, zoo_path=zoo_path, seed=seed, init=init, limit=limit, marker=marker)
+        for lr, momentum in itertools.product(lrs, momenta)
+    ]
+
+
+def sweep_rows(jobs: Sequence) -> list[dict]:
+    """One row per finished job, best final test accuracy first."""
+    rows = []
+    for job in jobs:
+        run_dir = Path(job.run_dir)
+        if runs.run_status(run_dir) != runs.STATUS_FINISHED:
+            continue
+        history = runs.read_history(run_dir)
+        rows.append({
+            "run": run_dir.name, "network": job.network, "lr": job.lr, "momentum": job.momentum,
+            "epochs": job.epochs, "test_accuracy": history[-1]["val_accuracy"],
+            "best_test_accuracy": max(r["val_accuracy"] for r in history),
+            "test_loss": history[-1]["val_loss"],
+            "seconds": sum(r.get("seconds", 0.0) for r in history),
+        })
+    return sorted(rows, key=lambda r: (-r["test_accuracy"], r["run"]))
+
+
+def write_sweep_report(jobs: Sequence, out_dir) -> Path:
+    """Writes SWEEP.md, sweep.csv (sorted by accuracy) and sweep.png; returns SWEEP.md."""
+    from keras_cifar.plots import plot_comparison
+
+    out_dir = Path(out_dir)
+    rows = sweep_rows(jobs)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SWEEP_COLUMNS)
+    for r in rows:
+        writer.writerow([r["run"], r["network"], f"{r['lr']:g}", f"{r['momentum']:g}", r["epochs"],
+                         f"{r['test_accuracy']:.4f}", f"{r['best_test_accuracy']:.4f}",
+                         f"{r['test_loss']:.4f}", f"{r['seconds']:.0f}"])
+    runs.atomic_write_text(out_dir / SWEEP_CSV, buffer.getvalue())
+    lines = ["# Sweep", "", "Sorted by final test accuracy; *best* is the best epoch's (optimistic, "
+             "chosen on the test set). Loss: mean cross-entropy.", "",
+             "| run | lr | momentum | epochs | test acc | best (optimistic) | test loss | seconds |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['run']} | {r['lr']:g} | {r['momentum']:g} | {r['epochs']} "
+              f"| {r['test_accuracy']:.1%} | {r['best_test_accuracy']:.1%} | {r['test_loss']:.4f} "
+              f"| {r['seconds']:.0f} |" for r in rows]
+    if rows:
+        histories = [(f"lr {r['lr']:g}, momentum {r['momentum']:g}",
+                      runs.read_history(out_dir / "runs" / r["run"])) for r in rows]
+        plot_comparison(histories, out_dir / SWEEP_PNG, f"{rows[0]['network']}: sweep")
+        lines += ["", f"![sweep]({SWEEP_PNG})"]
+    runs.atomic_write_text(out_dir / SWEEP_MD, "\n".join(lines) + "\n")
+    return out_dir / SWEEP_MD
+
+
+def sweep(spec: NetworkSpec, lrs, momenta, epochs: int, data_spec, out_dir, *,
+          executor: str = "local", workers: int = 1, address: str | None = None,
+          on_start: Callable | None = None, **job_options) -> Path:
+    """Runs the grid (finished points are skipped, interrupted ones resume) and its report.
+
+    Returns:
+        The path of SWEEP.md.
+    """
+    from keras_cifar.executors import run_jobs
+
+    jobs = sweep_jobs(spec, lrs, momenta, epochs, data_spec, out_dir, **job_options)
+    run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
+    return write_sweep_report(jobs, out_dir)

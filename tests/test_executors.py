@@ -1,0 +1,138 @@
+"""Many runs: --workers N (spawned processes) and Ray tasks give the local executor's table;
+a Ray task whose worker is killed is retried and resumes from its run directory."""
+
+import csv
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+from keras_cifar import reproduce as rep
+from keras_cifar import runs
+from keras_cifar.cli import cli
+from keras_cifar.executors import DataSpec, Job, check_shared_dir, run_jobs
+from keras_cifar.zoo import load_zoo
+
+from test_reproduce import TEST_ZOO
+
+
+@pytest.fixture
+def zoo_file(tmp_path):
+    path = tmp_path / "zoo.json"
+    path.write_text(json.dumps(TEST_ZOO))
+    return path
+
+
+def table(out):
+    """results.csv without the timing column, which differs between executors."""
+    with open(out / rep.RESULTS_CSV) as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def reproduce(runner, zoo_file, out, *extra):
+    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--all", "--data", "synthetic",
+                                 "--limit", "200", "--out", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    return table(out)
+
+
+@pytest.fixture(scope="module")
+def local_table(tmp_path_factory):
+    from click.testing import CliRunner
+
+    tmp = tmp_path_factory.mktemp("local")
+    zoo_file = tmp / "zoo.json"
+    zoo_file.write_text(json.dumps(TEST_ZOO))
+    return reproduce(CliRunner(), zoo_file, tmp / "out")
+
+
+def test_workers_give_the_local_table(runner, zoo_file, tmp_path, local_table):
+    assert reproduce(runner, zoo_file, tmp_path / "out", "--workers", "2") == local_table
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    ray.init(address="local", include_dashboard=False, num_cpus=2, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_gives_the_local_table(runner, zoo_file, tmp_path, local_table, ray_cluster):
+    assert reproduce(runner, zoo_file, tmp_path / "out", "--executor", "ray") == local_table
+
+
+def test_ray_retries_a_killed_task_and_it_resumes(tmp_path, ray_cluster, zoo_file):
+    out = tmp_path / "out"
+    zoo = load_zoo(zoo_file)
+    experiment = zoo.experiment("tiny-b")
+    jobs = rep.experiment_jobs(zoo, [experiment], DataSpec("synthetic"), out)
+    jobs = [Job(**{**jobs[0].__dict__, "epochs": 25})]
+    run_dir = out / "runs" / "tiny-b"
+    killed = []
+
+    def kill_when_three_epochs_done():
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            try:
+                if len(runs.read_history(run_dir)) >= 3:
+                    pid = runs.read_config(run_dir)["pid"]
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+            except (runs.RunError, KeyError, ProcessLookupError):
+                pass
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_when_three_epochs_done)
+    watcher.start()
+    (summary,) = run_jobs(jobs, executor="ray")
+    watcher.join()
+    assert killed, "the task finished before it could be killed"
+    config = runs.read_config(run_dir)
+    assert config["status"] == "finished" and config["pid"] != killed[0]
+    assert [int(r["epoch"]) for r in runs.read_history(run_dir)] == list(range(25))
+    assert summary["run_dir"] == str(run_dir)
+
+
+def test_ray_missing_says_how_to_install(runner, zoo_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--all", "--data", "synthetic",
+                                 "--limit", "100", "--out", str(tmp_path), "--executor", "ray"])
+    assert result.exit_code == 2
+    assert "pip install 'keras-cifar[ray]'" in result.output
+
+
+def test_worker_that_cannot_see_the_output_fails_with_that_message(tmp_path):
+    job = Job(network="mlp2", lr=0.01, momentum=0, epochs=1, batch_size=64,
+              run_dir=str(tmp_path / "elsewhere" / "runs" / "x"), marker="0123456789abcdef")
+    with pytest.raises(runs.RunError, match="cannot see the output directory.*every node"):
+        check_shared_dir(job)
+
+
+def test_sweep_table_sorted_by_accuracy(runner, tmp_path):
+    result = runner.invoke(cli, ["sweep", "mlp2", "--lr", "0.01,0.05", "--momentum", "0,0.9",
+                                 "--epochs", "2", "--data", "synthetic", "--limit", "200",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    accuracies = [float(r["test_accuracy"]) for r in rows]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert {(r["lr"], r["momentum"]) for r in rows} == {("0.01", "0"), ("0.01", "0.9"),
+                                                        ("0.05", "0"), ("0.05", "0.9")}
+    assert (tmp_path / "sweep.png").exists()
+
+
+def test_sweep_bad_values_exit_2(runner, tmp_path):
+    for args in (["--lr", "0.1,x"], ["--lr", "0.1", "--momentum", "1.2"], ["--lr", "-1"]):
+        result = runner.invoke(cli, ["sweep", "mlp2", *args, "--data", "synthetic",
+                                     "--out", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert "Received:" in result.output
