@@ -232,7 +232,7 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
               out_dir="runs", name: str | None = None, resume: bool = False,
               force: bool = False, tensorboard: bool = False, verbose: int | str = "auto",
               deterministic: bool = True, strategy: str = "default",
-              devices: list[str] | None = None) -> RunResult:
+              devices: list[str] | None = None, callbacks: list | None = None) -> RunResult:
     """Trains a network and writes its run directory.
 
     Args:
@@ -255,6 +255,7 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
             batch split over the devices; `batch_size` stays the global batch).
         devices: the devices of a mirrored strategy, e.g. ["/gpu:0", "/gpu:1"]; None: all GPUs
             (or the CPU when there is none).
+        callbacks: extra Keras callbacks, called after keras-cifar's own.
 
     Returns:
         A `RunResult` with the run directory, its config and its metrics.
@@ -324,7 +325,7 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     clock = _EpochClock()
-    callbacks = _callbacks(run_dir, first_epoch, clock, tensorboard)
+    callbacks = _callbacks(run_dir, first_epoch, clock, tensorboard) + list(callbacks or [])
     try:
         model.fit(train_ds, validation_data=test_ds, epochs=epochs, callbacks=callbacks,
                   steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False)

@@ -1,0 +1,245 @@
+"""Speed of keras-cifar's training path against a plain PyTorch loop, network by network.
+
+    python scripts/bench.py [--data DATA] [--networks mlp2,cnn3] [--repeats 3] [--epochs 3]
+                            [--train-images 20000] [--json bench.json]
+
+For each zoo network, alternating the two so machine drift hits both, `--repeats` times:
+- keras-cifar: `train_run` itself (the code `keras-cifar train` runs: same pipeline, callbacks,
+  batch 64) for `--epochs` epochs; the first epoch (tracing) is dropped. Reported: median step
+  time, epoch wall time (training part), training images/s, evaluation images/s, and the stall
+  ratio (epoch training time / (steps x median step time)).
+- PyTorch: `scripts/torch_reference.py`'s loop on the same uint8 arrays (skipped, with a note,
+  when torch is not installed): training and evaluation images/s.
+Then the ratio, the fraction of this machine's float32 matmul peak (TF and torch, same run),
+and a projection of the whole report's reproduction (15 experiments) from the measured epochs.
+Medians over repeats. Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# What the speed issue measured here (2 cores, Keras 3.15 + TF 2.21 CPU, torch 2.13 CPU): plain
+# PyTorch images/s, to flag a PyTorch figure more than 20% off.
+ISSUE_TORCH_IMAGES_PER_S = {"mlp2": 31_000, "mlp-baseline": 17_500, "lenet5": 8_200, "cnn3": 1_430}
+ISSUE_KERAS_IMAGES_PER_S = {"mlp2": 19_800, "mlp-baseline": 12_100, "lenet5": 9_200, "cnn3": 1_500}
+
+
+def training_flops_per_image(spec) -> float:
+    """Multiply-adds of the forward pass x 2 FLOPs x 3 (forward, and backward for inputs and
+    weights): the usual estimate of a training step's cost per image."""
+    macs = 0
+    for layer in spec.layers:
+        if layer.kind == "conv":
+            h, w, filters = layer.output_shape
+            macs += h * w * filters * layer.fan_in
+        elif layer.kind == "dense":
+            macs += layer.fan_in * layer.options["units"]
+    return 2 * 3 * macs
+
+
+def matmul_peak_gflops(framework: str, n: int = 2048, repeats: int = 10) -> float:
+    """Measured float32 matmul throughput (GFLOP/s), best of `repeats`."""
+    if framework == "tf":
+        import tensorflow as tf
+
+        a = tf.random.normal((n, n))
+        b = tf.random.normal((n, n))
+        matmul = tf.function(lambda x, y: tf.matmul(x, y))
+        matmul(a, b).numpy()
+        best = min(_timed(lambda: matmul(a, b).numpy()) for _ in range(repeats))
+    else:
+        import torch
+
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        torch.matmul(a, b)
+        best = min(_timed(lambda: torch.matmul(a, b)) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def keras_measure(spec, data, epochs: int) -> dict:
+    """Runs `train_run` and times its steps, epochs and evaluations."""
+    import keras
+    import numpy as np
+
+    from keras_cifar.train import train_run
+
+    class Timer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epochs, self.evals, self.steps, self.spe = [], [], [], 1
+
+        def on_train_begin(self, logs=None):
+            self.spe = int(self.model.steps_per_execution)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_start = self.last = time.perf_counter()
+            self.step_times = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            self.step_times.append((now - self.last) / self.spe)
+            self.last = now
+
+        def on_test_begin(self, logs=None):
+            self.train_end = time.perf_counter()
+
+        def on_test_end(self, logs=None):
+            self.evals.append(time.perf_counter() - self.train_end)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append(self.train_end - self.epoch_start)
+            # the first execution of an epoch waits on the iterator; keep the steady ones
+            self.steps.append(float(np.median(self.step_times[1:] or self.step_times)))
+
+    timer = Timer()
+    with tempfile.TemporaryDirectory() as out:
+        train_run(spec, data, epochs=epochs, out_dir=out, verbose=0, callbacks=[timer])
+    n, steps = len(data.train_labels), -(-len(data.train_labels) // 64)
+    train_s = statistics.median(timer.epochs[1:])
+    step_s = statistics.median(timer.steps[1:])
+    return {"epoch_train_s": train_s, "step_ms": step_s * 1e3, "images_per_s": n / train_s,
+            "eval_images_per_s": len(data.test_labels) / statistics.median(timer.evals[1:]),
+            "stall_ratio": train_s / (steps * step_s),
+            "epoch_wall_s": train_s + statistics.median(timer.evals[1:])}
+
+
+def torch_measure(spec, data, epochs: int) -> dict:
+    from torch_reference import TorchTrainer
+
+    trainer = TorchTrainer(spec, data.train_images, data.train_labels, data.test_images,
+                           data.test_labels, lr=spec.train.lr, momentum=spec.train.momentum)
+    times = [trainer.train_epoch() for _ in range(epochs)][1:]
+    evals = [trainer.evaluate()[2] for _ in range(2)]
+    return {"images_per_s": len(data.train_labels) / statistics.median(times),
+            "eval_images_per_s": len(data.test_labels) / min(evals)}
+
+
+def main() -> int:
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(default) if default.exists() else None,
+                        help="CIFAR-10 (any --data-dir source); default: the project's copy, "
+                        "else synthetic data")
+    parser.add_argument("--networks", default=None, help="comma-separated ids; default: all")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="per measurement; the first is dropped")
+    parser.add_argument("--train-images", type=int, default=20_000,
+                        help="training images per epoch (a class-stratified subset)")
+    parser.add_argument("--json", type=Path, default=Path("bench.json"))
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from keras_cifar.data import limit_data, load_data, synthetic_data
+    from keras_cifar.reproduce import experiment_status
+    from keras_cifar.zoo import load_zoo
+
+    zoo = load_zoo()
+    data = load_data("local", data_dir=args.data) if args.data else synthetic_data(50_000, 10_000)
+    if args.train_images < len(data.train_labels):
+        subset = limit_data(data, args.train_images)
+        data = type(data)(subset.train_images, subset.train_labels, data.test_images,
+                          data.test_labels, data.class_names, data.source, data.format,
+                          data.location, subset.fingerprint, data.is_cifar10)
+    try:
+        import torch  # noqa: F401
+
+        have_torch = True
+    except ImportError:
+        have_torch = False
+        print("note: torch is not installed (pip install -e '.[bench]'); PyTorch columns skipped")
+
+    networks = args.networks.split(",") if args.networks else list(zoo.networks)
+    peaks = {"tf": matmul_peak_gflops("tf")}
+    if have_torch:
+        peaks["torch"] = matmul_peak_gflops("torch")
+    results = {}
+    for network_id in networks:
+        spec = zoo.network(network_id)
+        keras_runs, torch_runs = [], []
+        for _ in range(args.repeats):
+            keras_runs.append(keras_measure(spec, data, args.epochs))
+            if have_torch:
+                torch_runs.append(torch_measure(spec, data, args.epochs))
+        row = {f"keras_{k}": statistics.median(r[k] for r in keras_runs) for k in keras_runs[0]}
+        if torch_runs:
+            row.update({f"torch_{k}": statistics.median(r[k] for r in torch_runs)
+                        for k in torch_runs[0]})
+            row["ratio"] = row["keras_images_per_s"] / row["torch_images_per_s"]
+            issue = ISSUE_TORCH_IMAGES_PER_S.get(network_id)
+            row["torch_off_issue"] = (None if issue is None
+                                      else row["torch_images_per_s"] / issue - 1)
+        flops = training_flops_per_image(spec)
+        row["mflop_per_image"] = flops / 1e6
+        row["keras_fraction_of_peak"] = row["keras_images_per_s"] * flops / (peaks["tf"] * 1e9)
+        results[network_id] = row
+        print(f"{network_id}: keras {row['keras_images_per_s']:,.0f} img/s"
+              + (f", torch {row['torch_images_per_s']:,.0f} img/s, ratio {row['ratio']:.2f}"
+                 if torch_runs else ""), flush=True)
+
+    # Projection of the full reproduction: every experiment's epochs x its network's epoch time
+    # (scaled from --train-images to 50,000) plus evaluation.
+    projected = 0.0
+    for status in experiment_status(zoo, zoo.experiments.values(), tempfile.gettempdir()):
+        row = results.get(status.experiment.network)
+        if row is None:
+            continue
+        epoch = 50_000 / row["keras_images_per_s"] + 10_000 / row["keras_eval_images_per_s"]
+        projected += status.experiment.train.epochs * epoch
+    complete = all(e.network in results for e in zoo.experiments.values())
+
+    header = (f"{'network':<13}{'keras img/s':>12}{'torch img/s':>12}{'ratio':>7}{'step ms':>9}"
+              f"{'stall':>7}{'eval img/s':>11}{'% peak':>8}{'issue torch':>12}{'issue keras':>12}")
+    print()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"matmul peak TF {peaks['tf']:.0f} GFLOP/s"
+          + (f", torch {peaks['torch']:.0f} GFLOP/s" if "torch" in peaks else "")
+          + f"; {len(data.train_labels):,} training images per epoch, batch 64, "
+          f"median of {args.repeats}")
+    print(header)
+    for network_id, row in results.items():
+        torch_ips = row.get("torch_images_per_s")
+        flag = ""
+        if row.get("torch_off_issue") is not None and abs(row["torch_off_issue"]) > 0.2:
+            flag = f" ({row['torch_off_issue']:+.0%}!)"
+        issue_t = ISSUE_TORCH_IMAGES_PER_S.get(network_id)
+        issue_k = ISSUE_KERAS_IMAGES_PER_S.get(network_id)
+        print(f"{network_id:<13}{row['keras_images_per_s']:>12,.0f}"
+              f"{'-' if torch_ips is None else f'{torch_ips:,.0f}':>12}"
+              f"{'-' if torch_ips is None else format(row['ratio'], '.2f'):>7}"
+              f"{row['keras_step_ms']:>9.2f}{row['keras_stall_ratio']:>7.2f}"
+              f"{row['keras_eval_images_per_s']:>11,.0f}{row['keras_fraction_of_peak']:>8.1%}"
+              f"{'-' if issue_t is None else f'{issue_t:,}':>12}"
+              f"{'-' if issue_k is None else f'{issue_k:,}':>12}{flag}")
+    print(f"\nprojected full reproduction (15 experiments): {projected / 60:.0f} min"
+          + ("" if complete else " (only for the networks measured)"))
+    args.json.write_text(json.dumps({
+        "machine": {"processor": platform.processor(), "cores": os.cpu_count(),
+                    "matmul_peak_gflops": peaks},
+        "settings": vars(args) | {"json": str(args.json)},
+        "networks": results, "projected_reproduction_minutes": projected / 60,
+    }, indent=2, default=str) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
