@@ -24,7 +24,8 @@ def preprocess_layer(preprocess: str) -> keras.layers.Layer:
         return keras.layers.Rescaling(1.0 / 255, name="rescale")
     if preprocess == "symmetric":
         return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")
-    raise ValueError(f"Unknown preprocess; expected 'unit' or 'symmetric'. Received: preprocess={preprocess!r}")
+    raise ValueError("Unknown preprocess; expected 'unit' or 'symmetric'. "
+                     f"Received: preprocess={preprocess!r}")
 
 
 def _initializers(layer: LayerSpec, init: str, seed: int | None):

@@ -16,10 +16,10 @@ import json
 import os
 import pickle
 import socket
-import stat
 import tarfile
 import tempfile
 import warnings
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -220,16 +220,10 @@ def _archive_tree(archive: Path) -> _Tree:
                 if not member.isfile() or any(p.startswith(".") for p in name.split("/")):
                     continue
                 files[name] = tar.extractfile(member).read()
-    except (tarfile.TarError, EOFError, OSError, zlib_error()) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise DataError(f"{archive}: cannot read the archive ({type(e).__name__}: {e}); it may be "
                         "truncated or not a tar file. Download or copy it again.") from None
     return _Tree(str(archive), files, files.__getitem__)
-
-
-def zlib_error():
-    import zlib
-
-    return zlib.error
 
 
 def _md5(path: Path) -> str:
@@ -630,7 +624,8 @@ def load_tfds(data_dir: str | os.PathLike | None = None, use_cache: bool = True)
     arrays = []
     for split in ("train", "test"):
         # Batches of 10,000 rather than batch_size=-1, which crashes TF 2.21 under tfds' mocks.
-        batches = list(tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True).batch(10_000)))
+        dataset = builder.as_dataset(split=split, as_supervised=True).batch(10_000)
+        batches = list(tfds.as_numpy(dataset))
         arrays += [np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])]
     train_x, train_y, test_x, test_y = arrays
     data = _make_data(train_x, train_y, test_x, test_y, source="tfds", format="tfds",

@@ -349,8 +349,8 @@ def _entry_id(entry: Any, index: int) -> str:
 def _check_keys(entry: dict, allowed: set[str], where: _Where, key_prefix: str = "") -> None:
     for key in entry:
         if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            close = nearest(key, sorted(allowed))
+            hint = f" (did you mean '{close}'?)" if close else ""
             raise where.error(
                 f"{key_prefix}{key}", f"one of {sorted(allowed)}{hint}", entry[key]
             )
@@ -520,8 +520,8 @@ def _parse_experiment(entry: Any, index: int, path: Path, networks: dict) -> Exp
         raise where.error("id", "a non-empty string", entry.get("id"))
     network = entry.get("network")
     if network not in networks:
-        close = difflib.get_close_matches(str(network), list(networks), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        close = nearest(str(network), list(networks))
+        hint = f" (did you mean '{close}'?)" if close else ""
         raise where.error("network", f"the id of a network in this zoo{hint}: "
                           f"{', '.join(networks)}", network)
     train = parse_train_settings({k: entry[k] for k in _TRAIN_KEYS if k in entry}, where, "")

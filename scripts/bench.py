@@ -146,7 +146,6 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=Path("bench.json"))
     args = parser.parse_args()
 
-    import numpy as np
 
     from keras_cifar.data import limit_data, load_data, synthetic_data
     from keras_cifar.reproduce import experiment_status
