@@ -94,14 +94,18 @@ def read_config(run_dir: str | os.PathLike) -> dict:
     Raises:
         RunError: the directory holds no readable config.json.
     """
-    path = Path(run_dir) / CONFIG
+    return _read_json(Path(run_dir) / CONFIG,
+                      f"{run_dir} is not a keras-cifar run directory: it has no {CONFIG}.")
+
+
+def _read_json(path: Path, missing: str):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RunError(f"{run_dir} is not a keras-cifar run directory: it has no {CONFIG}.") from None
+        raise RunError(missing) from None
     except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"Cannot read {path}: {e}. The run directory is damaged; retrain it with "
-                       "--force.") from None
+        raise RunError(f"Cannot read {path}: {e}. The run directory is damaged; train it again "
+                       "with --force.") from None
 
 
 def read_history(run_dir: str | os.PathLike) -> list[dict[str, float]]:
@@ -156,13 +160,7 @@ def read_metrics(run_dir: str | os.PathLike) -> dict:
     Raises:
         RunError: it is missing or unreadable.
     """
-    path = Path(run_dir) / METRICS
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{run_dir} has no {METRICS}: the run has not finished.") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"Cannot read {path}: {e}.") from None
+    return _read_json(Path(run_dir) / METRICS, f"{run_dir} has no {METRICS}: the run has not finished.")
 
 
 def run_status(run_dir: str | os.PathLike) -> str:
