@@ -197,6 +197,27 @@ def make_strategy(name: str = "default", devices: list[str] | None = None):
     return tf.distribute.MirroredStrategy(devices=devices or None)
 
 
+XLA_CHOICES = ("auto", "on", "off")
+# Evaluation batch: any size gives the same test metrics; large batches make them cheaper.
+EVAL_BATCH_SIZE = 1000
+
+
+def use_xla(spec: NetworkSpec, xla: str = "auto", strategy: str = "default") -> bool:
+    """Whether to compile the train step with XLA (`jit_compile`).
+
+    `auto`: on a GPU, yes; on a CPU, only for networks without convolutions, where XLA was
+    measured faster (for the CNNs, TensorFlow's oneDNN convolutions beat XLA's 2-3x on CPU).
+    Never under a mirrored strategy, which is not measured here.
+    """
+    if xla not in XLA_CHOICES:
+        raise ValueError(f"xla must be one of {list(XLA_CHOICES)}. Received: xla={xla!r}")
+    if xla != "auto":
+        return xla == "on"
+    if strategy == "mirrored":
+        return False
+    return bool(tf.config.list_physical_devices("GPU")) or not spec.is_convolutional
+
+
 def steps_per_execution(steps_per_epoch: int, most: int = 32) -> int:
     """Returns the largest divisor of `steps_per_epoch` that is at most `most`.
 
@@ -206,11 +227,13 @@ def steps_per_execution(steps_per_epoch: int, most: int = 32) -> int:
     return max(d for d in range(1, min(most, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
-def evaluate_model(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict:
+def evaluate_model(model, images: np.ndarray, labels: np.ndarray,
+                   batch_size: int | None = None) -> dict:
     """Returns test loss (mean cross-entropy), accuracy, per-class accuracy and confusion matrix.
 
     One pass of predictions; the loss is computed from the logits in float64.
     """
+    batch_size = batch_size or EVAL_BATCH_SIZE
     logits = model.predict(eval_pipeline(images, labels, batch_size), verbose=0).astype(np.float64)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -232,7 +255,8 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
               out_dir="runs", name: str | None = None, resume: bool = False,
               force: bool = False, tensorboard: bool = False, verbose: int | str = "auto",
               deterministic: bool = True, strategy: str = "default",
-              devices: list[str] | None = None, callbacks: list | None = None) -> RunResult:
+              devices: list[str] | None = None, callbacks: list | None = None,
+              xla: str = "auto", mixed_precision: bool = False) -> RunResult:
     """Trains a network and writes its run directory.
 
     Args:
@@ -256,6 +280,9 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
         devices: the devices of a mirrored strategy, e.g. ["/gpu:0", "/gpu:1"]; None: all GPUs
             (or the CPU when there is none).
         callbacks: extra Keras callbacks, called after keras-cifar's own.
+        xla: `auto` (XLA where it was measured to win: MLPs on a CPU, every network on a GPU),
+            `on` or `off`. Same network, same maths; only the compiled program differs.
+        mixed_precision: compute in float16 with float32 weights (`mixed_float16`); for GPUs.
 
     Returns:
         A `RunResult` with the run directory, its config and its metrics.
@@ -291,23 +318,42 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     run_dir.mkdir(parents=True, exist_ok=True)
 
     keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
     train_ds, first_epoch, steps_per_epoch = train_pipeline(
         data.train_images, data.train_labels, batch_size, seed, epochs)
     distribution = make_strategy(strategy, devices)
-    with distribution.scope():
-        model = build_model(spec, init=init, seed=seed)
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
-            # ("You must feed a value for placeholder tensor" in multi_step_on_iterator).
-            steps_per_execution=1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
-        )
+    # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
+    # ("You must feed a value for placeholder tensor" in multi_step_on_iterator).
+    speed = {"steps_per_execution": 1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
+             "xla": use_xla(spec, xla, strategy), "mixed_precision": mixed_precision}
+    # Keras refuses XLA while TensorFlow's op determinism is on; XLA's CPU kernels for these
+    # networks (matmuls, adds, ReLU) are deterministic on their own, which a test checks.
+    speed["op_determinism"] = deterministic and not speed["xla"]
+    if speed["op_determinism"]:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        # Only the private module can switch it off again (e.g. an MLP after a CNN in one
+        # `reproduce` process); the public API has enable_op_determinism alone.
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
+    previous_policy = keras.mixed_precision.global_policy()
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with distribution.scope():
+            model = build_model(spec, init=init, seed=seed)
+            model.compile(
+                optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+                steps_per_execution=speed["steps_per_execution"],
+                jit_compile=speed["xla"],
+            )
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
     config.update({
         "status": runs.STATUS_RUNNING,
+        "speed": speed,
         "strategy": {"name": strategy, "replicas": distribution.num_replicas_in_sync,
                      "devices": list(distribution.extended.worker_devices) if strategy == "mirrored"
                      else []},
@@ -321,7 +367,7 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     runs.atomic_write_json(run_dir / runs.CONFIG, config)
     runs.atomic_write_text(run_dir / runs.SUMMARY, summary_text(model))
 
-    test_ds = eval_pipeline(data.test_images, data.test_labels, batch_size)
+    test_ds = eval_pipeline(data.test_images, data.test_labels, EVAL_BATCH_SIZE)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     clock = _EpochClock()
@@ -348,7 +394,7 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
 
     runs.atomic_save_model(model, run_dir / runs.MODEL)
     runs.atomic_write_text(run_dir / runs.PARAMETERS, parameter_dump(model))
-    metrics = evaluate_model(model, data.test_images, data.test_labels, batch_size)
+    metrics = evaluate_model(model, data.test_images, data.test_labels)
     history = runs.read_history(run_dir)
     metrics["best_test_accuracy"] = max(row.get("val_accuracy", 0.0) for row in history)
     metrics["seconds"] = round(sum(row.get("seconds", 0.0) for row in history), 3)

@@ -72,10 +72,11 @@ def test_learns_synthetic_data(tmp_path, zoo):
     assert result.metrics["test_accuracy"] > 0.5
 
 
-def test_same_seed_same_history(tmp_path, tiny_data, zoo):
+@pytest.mark.parametrize("network_id", ["lenet5", "mlp2"])  # oneDNN convolutions; XLA for MLPs
+def test_same_seed_same_history(tmp_path, tiny_data, zoo, network_id):
     histories = []
     for name in ("a", "b"):
-        result = train_run(zoo.network("lenet5"), tiny_data, epochs=2, lr=0.05, momentum=0.9,
+        result = train_run(zoo.network(network_id), tiny_data, epochs=2, lr=0.05, momentum=0.9,
                            out_dir=tmp_path, name=name, verbose=0)
         histories.append([(r["loss"], r["val_loss"]) for r in runs.read_history(result.run_dir)])
     assert histories[0] == histories[1]
