@@ -22,44 +22,31 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 # Errors and shared options
 
 
-def _usage_errors():
-    from keras_cifar.runs import RunError
-
-    return (ZooError, RunError)
-
-
-def _failure_errors():
-    from keras_cifar.data import DataError
-
-    errors = [DataError]
-    if "keras_cifar.train" in sys.modules:
-        from keras_cifar.train import TrainingError
-
-        errors.append(TrainingError)
-    if "keras_cifar.serve" in sys.modules:
-        from keras_cifar.serve import ModelFileError
-
-        errors.append(ModelFileError)
-    return tuple(errors)
-
-
 class _Group(click.Group):
-    """A click group that turns keras-cifar's errors into clean CLI errors."""
+    """A click group that turns keras-cifar's errors into clean CLI errors.
+
+    Library errors carry `cli_exit_code`: 2 for bad input (a usage error, with the usage
+    line), 1 for failures, 130 for an interrupted run.
+    """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except _usage_errors() as e:
-            raise click.UsageError(str(e), ctx) from None
-        except click.exceptions.Exit:
-            raise
         except Exception as e:
-            if isinstance(e, _failure_errors()):
+            code = getattr(type(e), "cli_exit_code", None)
+            if code == 2:
+                raise click.UsageError(str(e), ctx) from None
+            if code == 1:
                 raise click.ClickException(str(e)) from None
-            if type(e).__name__ == "TrainingInterrupted":
+            if code == 130:
                 click.echo(f"\n{e}", err=True)
                 sys.exit(130)
             raise
+
+
+def _usage_error(e: ValueError) -> Exception:
+    """A library error as it is, any other ValueError (a bad value) as a click usage error."""
+    return e if hasattr(type(e), "cli_exit_code") else click.UsageError(str(e))
 
 
 def _zoo(ctx: click.Context | None) -> Zoo:
@@ -413,9 +400,7 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, da
                            strategy=strategy, xla=xla, mixed_precision=mixed_precision,
                            devices=[d.strip() for d in devices.split(",")] if devices else None)
     except ValueError as e:
-        if isinstance(e, _usage_errors()):
-            raise
-        raise click.UsageError(str(e)) from None
+        raise _usage_error(e) from None
     if result.already_finished:
         click.echo(f"{result.run_dir} is already finished; nothing to resume.")
     else:
@@ -619,10 +604,8 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
     else:
         try:
             chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
-        except ZooError:
-            raise
         except ValueError as e:
-            raise click.UsageError(str(e)) from None
+            raise _usage_error(e) from None
     statuses = rep.experiment_status(z, chosen, out, seed=seed)
     if list_ or dry_run:
         click.echo(f"{'experiment':<16}{'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
@@ -707,9 +690,7 @@ def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, dat
             on_start=_announce(executor, workers), batch_size=batch_size, seed=seed, init=init,
             limit=limit, zoo_path=zoo_path)
     except ValueError as e:
-        if isinstance(e, _usage_errors()) or isinstance(e, _failure_errors()):
-            raise
-        raise click.UsageError(str(e)) from None
+        raise _usage_error(e) from None
     click.echo(path.read_text(), nl=False)
     click.echo(f"Wrote {path}")
 

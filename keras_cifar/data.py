@@ -56,6 +56,8 @@ LAYOUTS = (
 class DataError(ValueError):
     """CIFAR-10 data that cannot be loaded: names the path and what was wrong."""
 
+    cli_exit_code = 1  # a failure
+
 
 @dataclass(frozen=True)
 class CifarData:

@@ -30,6 +30,8 @@ STATUS_INTERRUPTED = "interrupted"
 class RunError(ValueError):
     """A run directory that cannot be used as asked (exists, differs, or is incomplete)."""
 
+    cli_exit_code = 2  # a usage error
+
 
 def config_hash(identity: dict) -> str:
     """Returns an 8-hex-digit hash of a run's identity (canonical JSON)."""

@@ -17,6 +17,8 @@ from keras_cifar.data import CLASS_NAMES
 class ModelFileError(ValueError):
     """A model or image file that cannot be used, naming the file."""
 
+    cli_exit_code = 1  # a failure
+
 
 def load_model_file(path: str | os.PathLike):
     """Loads a `.keras` model saved by keras-cifar (or any Keras model over 32x32x3 input).

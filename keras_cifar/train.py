@@ -30,9 +30,13 @@ from keras_cifar.zoo import INITS, NetworkSpec
 class TrainingError(RuntimeError):
     """Training stopped by a failure (a NaN loss); the run directory says `failed`."""
 
+    cli_exit_code = 1  # a failure
+
 
 class TrainingInterrupted(RuntimeError):
     """Training stopped by Ctrl-C; `--resume` continues from the last finished epoch."""
+
+    cli_exit_code = 130  # as a shell reports SIGINT
 
 
 @dataclass(frozen=True)

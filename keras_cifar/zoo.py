@@ -49,6 +49,8 @@ _TRAIN_KEYS = ("lr", "momentum", "epochs", "batch_size")
 class ZooError(ValueError):
     """A zoo file, network or experiment that cannot be used, with where and why."""
 
+    cli_exit_code = 2  # a usage error
+
 
 @dataclass(frozen=True)
 class LayerSpec:
