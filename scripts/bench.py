@@ -3,7 +3,9 @@
     python scripts/bench.py [--data DATA] [--networks mlp2,cnn3] [--repeats 3] [--epochs 3]
                             [--train-images 20000] [--json bench.json]
 
-For each zoo network, alternating the two so machine drift hits both, `--repeats` times:
+For each zoo network, alternating the three so machine drift hits them alike, `--repeats` times:
+- plain Keras `fit` on numpy arrays with default compile settings (the "before": what the
+  speed issue measured);
 - keras-cifar: `train_run` itself (the code `keras-cifar train` runs: same pipeline, callbacks,
   batch 64) for `--epochs` epochs; the first epoch (tracing) is dropped. Reported: median step
   time, epoch wall time (training part), training images/s, evaluation images/s, and the stall
@@ -121,6 +123,30 @@ def keras_measure(spec, data, epochs: int) -> dict:
             "epoch_wall_s": train_s + statistics.median(timer.evals[1:])}
 
 
+def plain_keras_measure(spec, data, epochs: int) -> dict:
+    """What the speed issue called plain Keras `fit`: numpy arrays, default compile settings."""
+    import keras
+
+    from keras_cifar.builder import build_model
+
+    model = build_model(spec, seed=0)
+    model.compile(keras.optimizers.SGD(spec.train.lr, momentum=spec.train.momentum),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    times = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(data.train_images, data.train_labels, batch_size=64, epochs=epochs, verbose=0,
+              callbacks=[Clock()])
+    return {"images_per_s": len(data.train_labels) / statistics.median(times[1:])}
+
+
 def torch_measure(spec, data, epochs: int) -> dict:
     from torch_reference import TorchTrainer
 
@@ -173,16 +199,19 @@ def main() -> int:
     results = {}
     for network_id in networks:
         spec = zoo.network(network_id)
-        keras_runs, torch_runs = [], []
+        keras_runs, torch_runs, plain_runs = [], [], []
         for _ in range(args.repeats):
             keras_runs.append(keras_measure(spec, data, args.epochs))
             if have_torch:
                 torch_runs.append(torch_measure(spec, data, args.epochs))
+            plain_runs.append(plain_keras_measure(spec, data, args.epochs))
         row = {f"keras_{k}": statistics.median(r[k] for r in keras_runs) for k in keras_runs[0]}
+        row["plain_keras_images_per_s"] = statistics.median(r["images_per_s"] for r in plain_runs)
         if torch_runs:
             row.update({f"torch_{k}": statistics.median(r[k] for r in torch_runs)
                         for k in torch_runs[0]})
             row["ratio"] = row["keras_images_per_s"] / row["torch_images_per_s"]
+            row["plain_ratio"] = row["plain_keras_images_per_s"] / row["torch_images_per_s"]
             issue = ISSUE_TORCH_IMAGES_PER_S.get(network_id)
             row["torch_off_issue"] = (None if issue is None
                                       else row["torch_images_per_s"] / issue - 1)
@@ -205,14 +234,17 @@ def main() -> int:
         projected += status.experiment.train.epochs * epoch
     complete = all(e.network in results for e in zoo.experiments.values())
 
-    header = (f"{'network':<13}{'keras img/s':>12}{'torch img/s':>12}{'ratio':>7}{'step ms':>9}"
-              f"{'stall':>7}{'eval img/s':>11}{'% peak':>8}{'issue torch':>12}{'issue keras':>12}")
+    header = (f"{'network':<13}{'plain keras':>12}{'ratio':>7}{'keras-cifar':>12}{'torch':>9}"
+              f"{'ratio':>7}{'step ms':>9}{'stall':>7}{'eval img/s':>11}{'% peak':>8}"
+              f"{'issue torch':>12}{'issue keras':>12}")
     print()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"matmul peak TF {peaks['tf']:.0f} GFLOP/s"
           + (f", torch {peaks['torch']:.0f} GFLOP/s" if "torch" in peaks else "")
           + f"; {len(data.train_labels):,} training images per epoch, batch 64, "
           f"median of {args.repeats}")
+    print("images/s of training (validation excluded); ratio = against torch; stall = epoch time "
+          "/ (steps x median step)")
     print(header)
     for network_id, row in results.items():
         torch_ips = row.get("torch_images_per_s")
@@ -221,8 +253,10 @@ def main() -> int:
             flag = f" ({row['torch_off_issue']:+.0%}!)"
         issue_t = ISSUE_TORCH_IMAGES_PER_S.get(network_id)
         issue_k = ISSUE_KERAS_IMAGES_PER_S.get(network_id)
-        print(f"{network_id:<13}{row['keras_images_per_s']:>12,.0f}"
-              f"{'-' if torch_ips is None else f'{torch_ips:,.0f}':>12}"
+        print(f"{network_id:<13}{row['plain_keras_images_per_s']:>12,.0f}"
+              f"{'-' if torch_ips is None else format(row['plain_ratio'], '.2f'):>7}"
+              f"{row['keras_images_per_s']:>12,.0f}"
+              f"{'-' if torch_ips is None else f'{torch_ips:,.0f}':>9}"
               f"{'-' if torch_ips is None else format(row['ratio'], '.2f'):>7}"
               f"{row['keras_step_ms']:>9.2f}{row['keras_stall_ratio']:>7.2f}"
               f"{row['keras_eval_images_per_s']:>11,.0f}{row['keras_fraction_of_peak']:>8.1%}"
