@@ -622,7 +622,8 @@ def load_tfds(data_dir: str | os.PathLike | None = None, use_cache: bool = True)
         try:
             builder.download_and_prepare()
         except Exception as e:  # tfds raises many types: network, checksum, disk
-            raise DataError(_offline_message(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else e}")) from None
+            first_line = str(e).splitlines()[0] if str(e) else ""
+            raise DataError(_offline_message(f"{type(e).__name__}: {first_line}")) from None
     arrays = []
     for split in ("train", "test"):
         # Batches of 10,000 rather than batch_size=-1, which crashes TF 2.21 under tfds' mocks.

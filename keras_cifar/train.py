@@ -254,6 +254,46 @@ def evaluate_model(model, images: np.ndarray, labels: np.ndarray,
     }
 
 
+def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_epoch, strategy,
+                    devices, xla, mixed_precision, deterministic):
+    """Builds and compiles the model; returns (model, strategy, the speed settings used)."""
+    distribution = make_strategy(strategy, devices)
+    # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
+    # ("You must feed a value for placeholder tensor" in multi_step_on_iterator).
+    speed = {
+        "steps_per_execution": 1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
+        "xla": use_xla(spec, xla, strategy),
+        "mixed_precision": mixed_precision,
+    }
+    # Keras refuses XLA while TensorFlow's op determinism is on; XLA's CPU kernels for these
+    # networks (matmuls, adds, ReLU) are deterministic on their own, which a test checks.
+    speed["op_determinism"] = deterministic and not speed["xla"]
+    if speed["op_determinism"]:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        # Only the private module can switch it off again (e.g. an MLP after a CNN in one
+        # `reproduce` process); the public API has enable_op_determinism alone.
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
+    previous_policy = keras.mixed_precision.global_policy()
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with distribution.scope():
+            model = build_model(spec, init=init, seed=seed)
+            model.compile(
+                optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+                steps_per_execution=speed["steps_per_execution"],
+                jit_compile=speed["xla"],
+            )
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    return model, distribution, speed
+
+
 def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epochs=None,
               batch_size=None, seed: int = 0, init: str | None = None, limit: int | None = None,
               out_dir="runs", name: str | None = None, resume: bool = False,
@@ -324,37 +364,10 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     keras.utils.set_random_seed(seed)
     train_ds, first_epoch, steps_per_epoch = train_pipeline(
         data.train_images, data.train_labels, batch_size, seed, epochs)
-    distribution = make_strategy(strategy, devices)
-    # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
-    # ("You must feed a value for placeholder tensor" in multi_step_on_iterator).
-    speed = {"steps_per_execution": 1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
-             "xla": use_xla(spec, xla, strategy), "mixed_precision": mixed_precision}
-    # Keras refuses XLA while TensorFlow's op determinism is on; XLA's CPU kernels for these
-    # networks (matmuls, adds, ReLU) are deterministic on their own, which a test checks.
-    speed["op_determinism"] = deterministic and not speed["xla"]
-    if speed["op_determinism"]:
-        tf.config.experimental.enable_op_determinism()
-    else:
-        # Only the private module can switch it off again (e.g. an MLP after a CNN in one
-        # `reproduce` process); the public API has enable_op_determinism alone.
-        from tensorflow.python.framework import config as tf_config
-
-        tf_config.disable_op_determinism()
-    previous_policy = keras.mixed_precision.global_policy()
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        with distribution.scope():
-            model = build_model(spec, init=init, seed=seed)
-            model.compile(
-                optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"],
-                steps_per_execution=speed["steps_per_execution"],
-                jit_compile=speed["xla"],
-            )
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+    model, distribution, speed = _compiled_model(
+        spec, init=init, seed=seed, lr=lr, momentum=momentum, steps_per_epoch=steps_per_epoch,
+        strategy=strategy, devices=devices, xla=xla, mixed_precision=mixed_precision,
+        deterministic=deterministic)
     config.update({
         "status": runs.STATUS_RUNNING,
         "speed": speed,
