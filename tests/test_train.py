@@ -199,3 +199,22 @@ def test_unknown_network_exits_2_with_known_ids(runner):
 @pytest.mark.parametrize("steps, expected", [(782, 23), (157, 1), (64, 32), (5, 5), (96, 32)])
 def test_steps_per_execution_divides_the_epoch(steps, expected):
     assert steps_per_execution(steps) == expected
+
+
+@pytest.mark.parametrize("network_id", NETWORK_IDS)
+def test_xla_auto_only_for_mlps_on_cpu(zoo, network_id):
+    from keras_cifar.train import use_xla
+
+    spec = zoo.network(network_id)
+    assert use_xla(spec, "auto") is (not spec.is_convolutional)
+    assert use_xla(spec, "off") is False and use_xla(spec, "on") is True
+    assert use_xla(spec, "auto", strategy="mirrored") is False
+
+
+def test_speed_settings_recorded(runner, tmp_path):
+    result = runner.invoke(cli, ["train", "cnn1", *SYNTHETIC, "--epochs", "1", "--limit", "128",
+                                 "--xla", "off", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    speed = json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())["speed"]
+    assert speed == {"steps_per_execution": 2, "xla": False, "mixed_precision": False,
+                     "op_determinism": True}
