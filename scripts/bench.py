@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -158,6 +159,47 @@ def torch_measure(spec, data, epochs: int) -> dict:
             "eval_images_per_s": len(data.test_labels) / min(evals)}
 
 
+MEASURES = {"keras": "keras_measure", "torch": "torch_measure", "plain": "plain_keras_measure"}
+
+
+def load_bench_data(path: str | None, train_images: int):
+    """The benchmark's data: `train_images` class-stratified training images, the full test set."""
+    from keras_cifar.data import limit_data, load_data, synthetic_data
+
+    data = load_data("local", data_dir=path) if path else synthetic_data(50_000, 10_000)
+    if train_images < len(data.train_labels):
+        subset = limit_data(data, train_images)
+        data = type(data)(subset.train_images, subset.train_labels, data.test_images,
+                          data.test_labels, data.class_names, data.source, data.format,
+                          data.location, subset.fingerprint, data.is_cifar10)
+    return data
+
+
+def measure_in_subprocess(kind: str, network_id: str, args) -> dict:
+    """Runs one measurement in a fresh Python, so TensorFlow's and PyTorch's thread pools never
+    share a process (their spinning threads slow each other down)."""
+    command = [sys.executable, __file__, "--worker", kind, network_id, "--epochs", str(args.epochs),
+               "--train-images", str(args.train_images)]
+    if args.data:
+        command += ["--data", args.data]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} {network_id} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def worker(kind: str, network_id: str, args) -> int:
+    from keras_cifar.zoo import load_zoo
+
+    if kind == "peak":
+        print(json.dumps({"tf": matmul_peak_gflops("tf"), "torch": matmul_peak_gflops("torch")}))
+        return 0
+    data = load_bench_data(args.data, args.train_images)
+    result = globals()[MEASURES[kind]](load_zoo().network(network_id), data, args.epochs)
+    print(json.dumps(result))
+    return 0
+
+
 def main() -> int:
     default = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -170,20 +212,16 @@ def main() -> int:
     parser.add_argument("--train-images", type=int, default=20_000,
                         help="training images per epoch (a class-stratified subset)")
     parser.add_argument("--json", type=Path, default=Path("bench.json"))
+    parser.add_argument("--worker", nargs=2, metavar=("KIND", "NETWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(*args.worker, args)
 
-
-    from keras_cifar.data import limit_data, load_data, synthetic_data
     from keras_cifar.reproduce import experiment_status
     from keras_cifar.zoo import load_zoo
 
     zoo = load_zoo()
-    data = load_data("local", data_dir=args.data) if args.data else synthetic_data(50_000, 10_000)
-    if args.train_images < len(data.train_labels):
-        subset = limit_data(data, args.train_images)
-        data = type(data)(subset.train_images, subset.train_labels, data.test_images,
-                          data.test_labels, data.class_names, data.source, data.format,
-                          data.location, subset.fingerprint, data.is_cifar10)
+    data = load_bench_data(args.data, args.train_images)  # also warms the decode cache
     try:
         import torch  # noqa: F401
 
@@ -193,18 +231,24 @@ def main() -> int:
         print("note: torch is not installed (pip install -e '.[bench]'); PyTorch columns skipped")
 
     networks = args.networks.split(",") if args.networks else list(zoo.networks)
-    peaks = {"tf": matmul_peak_gflops("tf")}
+    peaks = {"tf": json.loads(subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path.insert(0, %r); import bench, json; "
+         "print(json.dumps(bench.matmul_peak_gflops('tf')))" % str(Path(__file__).parent)],
+        capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])}
     if have_torch:
-        peaks["torch"] = matmul_peak_gflops("torch")
+        peaks["torch"] = json.loads(subprocess.run(
+            [sys.executable, "-c", "import sys; sys.path.insert(0, %r); import bench, json; "
+             "print(json.dumps(bench.matmul_peak_gflops('torch')))" % str(Path(__file__).parent)],
+            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
     results = {}
     for network_id in networks:
         spec = zoo.network(network_id)
         keras_runs, torch_runs, plain_runs = [], [], []
         for _ in range(args.repeats):
-            keras_runs.append(keras_measure(spec, data, args.epochs))
+            keras_runs.append(measure_in_subprocess("keras", network_id, args))
             if have_torch:
-                torch_runs.append(torch_measure(spec, data, args.epochs))
-            plain_runs.append(plain_keras_measure(spec, data, args.epochs))
+                torch_runs.append(measure_in_subprocess("torch", network_id, args))
+            plain_runs.append(measure_in_subprocess("plain", network_id, args))
         row = {f"keras_{k}": statistics.median(r[k] for r in keras_runs) for k in keras_runs[0]}
         row["plain_keras_images_per_s"] = statistics.median(r["images_per_s"] for r in plain_runs)
         if torch_runs:
