@@ -192,7 +192,12 @@ def worker(kind: str, network_id: str, args) -> int:
     from keras_cifar.zoo import load_zoo
 
     if kind == "peak":
-        print(json.dumps({"tf": matmul_peak_gflops("tf"), "torch": matmul_peak_gflops("torch")}))
+        peaks = {"tf": matmul_peak_gflops("tf")}
+        try:
+            peaks["torch"] = matmul_peak_gflops("torch")
+        except ImportError:
+            pass
+        print(json.dumps(peaks))
         return 0
     data = load_bench_data(args.data, args.train_images)
     result = globals()[MEASURES[kind]](load_zoo().network(network_id), data, args.epochs)
@@ -233,15 +238,7 @@ def main() -> int:
         print("note: torch is not installed (pip install -e '.[bench]'); PyTorch columns skipped")
 
     networks = args.networks.split(",") if args.networks else list(zoo.networks)
-    peaks = {"tf": json.loads(subprocess.run(
-        [sys.executable, "-c", "import sys; sys.path.insert(0, %r); import bench, json; "
-         "print(json.dumps(bench.matmul_peak_gflops('tf')))" % str(Path(__file__).parent)],
-        capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])}
-    if have_torch:
-        peaks["torch"] = json.loads(subprocess.run(
-            [sys.executable, "-c", "import sys; sys.path.insert(0, %r); import bench, json; "
-             "print(json.dumps(bench.matmul_peak_gflops('torch')))" % str(Path(__file__).parent)],
-            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    peaks = measure_in_subprocess("peak", "-", args)
     results = {}
     for network_id in networks:
         spec = zoo.network(network_id)
