@@ -118,6 +118,13 @@ def test_committed_figures_regenerate_exactly(tmp_path):
     figures = Path(__file__).resolve().parent.parent / "figures"
     if not (figures / rep.RESULTS_CSV).exists():
         pytest.skip("no committed reproduction yet")
+    import csv
+
+    with open(figures / rep.RESULTS_CSV, newline="") as f:
+        ids = [row["id"] for row in csv.DictReader(f)]
+    missing = [i for i in ids if not (figures / "runs" / i / "history.csv").is_file()]
+    assert not missing, (f"figures/results.csv lists runs that figures/runs/ lacks: {missing}; "
+                         "are they committed (not git-ignored)?")
     copy = tmp_path / "figures"
     shutil.copytree(figures, copy)
     (copy / rep.RESULTS_CSV).unlink()
