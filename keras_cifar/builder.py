@@ -99,4 +99,8 @@ def build_model(spec: NetworkSpec, init: str | None = None, seed: int | None = N
     for index, layer in enumerate(spec.layers):
         layer_seed = None if seed is None else seed * 1000 + index * _SEEDS_PER_LAYER
         layers.append(_keras_layer(layer, init, layer_seed))
+    if keras.mixed_precision.global_policy().name.startswith("mixed"):
+        # Under a 16-bit compute policy, logits in float32 keep the softmax and the loss
+        # accurate (Keras' mixed-precision guide); no weights, so the dumps do not change.
+        layers.append(keras.layers.Activation("linear", dtype="float32", name="logits_float32"))
     return keras.Sequential(layers, name=spec.id.replace("-", "_"))

@@ -66,9 +66,13 @@ def check_hyperparameters(lr, momentum, epochs, batch_size, init="torch") -> Non
 
 
 def run_identity(spec: NetworkSpec, data: CifarData, *, lr, momentum, epochs, batch_size, seed,
-                 init, limit) -> dict:
-    """Returns the settings that define a run: two runs with equal identities are the same run."""
-    return {
+                 init, limit, precision: str | None = None) -> dict:
+    """Returns the settings that define a run: two runs with equal identities are the same run.
+
+    `precision` is the mixed-precision policy, if any; float32 runs leave it out, so their
+    identities (and run names) are those of runs made before mixed precision existed.
+    """
+    identity = {
         "network": spec.to_dict(),
         "lr": float(lr),
         "momentum": float(momentum),
@@ -80,6 +84,22 @@ def run_identity(spec: NetworkSpec, data: CifarData, *, lr, momentum, epochs, ba
         "data": {"fingerprint": data.fingerprint, "is_cifar10": data.is_cifar10,
                  "train": int(len(data.train_labels)), "test": int(len(data.test_labels))},
     }
+    if precision is not None:
+        identity["precision"] = precision
+    return identity
+
+
+def mixed_precision_policy(enabled: bool) -> str | None:
+    """The Keras mixed-precision policy `--mixed-precision` means on this machine, or None.
+
+    `mixed_float16` on a GPU (tensor cores); `mixed_bfloat16` on a CPU, where float16 has no
+    fast kernels but bfloat16 has (oneDNN, on CPUs with AVX512-BF16 or AMX; elsewhere it is
+    emulated and slower than float32). Either changes the arithmetic, hence the results:
+    it is off by default and part of a run's identity.
+    """
+    if not enabled:
+        return None
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
 def _versions() -> dict:
@@ -263,7 +283,7 @@ def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_ep
     speed = {
         "steps_per_execution": 1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
         "xla": use_xla(spec, xla, strategy),
-        "mixed_precision": mixed_precision,
+        "mixed_precision": mixed_precision_policy(mixed_precision) or False,
     }
     # Keras refuses XLA while TensorFlow's op determinism is on; XLA's CPU kernels for these
     # networks (matmuls, adds, ReLU) are deterministic on their own, which a test checks.
@@ -277,8 +297,8 @@ def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_ep
 
         tf_config.disable_op_determinism()
     previous_policy = keras.mixed_precision.global_policy()
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    if speed["mixed_precision"]:
+        keras.mixed_precision.set_global_policy(speed["mixed_precision"])
     try:
         with distribution.scope():
             model = build_model(spec, init=init, seed=seed)
@@ -326,7 +346,8 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
         callbacks: extra Keras callbacks, called after keras-cifar's own.
         xla: `auto` (XLA where it was measured to win: MLPs on a CPU, every network on a GPU),
             `on` or `off`. Same network, same maths; only the compiled program differs.
-        mixed_precision: compute in float16 with float32 weights (`mixed_float16`); for GPUs.
+        mixed_precision: compute in 16 bits with float32 weights: `mixed_float16` on a GPU,
+            `mixed_bfloat16` on a CPU (see `mixed_precision_policy`). Changes the results.
 
     Returns:
         A `RunResult` with the run directory, its config and its metrics.
@@ -350,7 +371,8 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
                          f"images; choose a smaller --batch-size. Received: batch_size={batch_size}")
 
     identity = run_identity(spec, data, lr=lr, momentum=momentum, epochs=epochs,
-                            batch_size=batch_size, seed=seed, init=init, limit=limit)
+                            batch_size=batch_size, seed=seed, init=init, limit=limit,
+                            precision=mixed_precision_policy(mixed_precision))
     run_dir = prepare_run_dir(out_dir, identity, name=name, resume=resume, force=force)
     if (run_dir / runs.CONFIG).exists():
         saved = runs.read_config(run_dir)

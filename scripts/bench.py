@@ -1,7 +1,7 @@
 """Speed of keras-cifar's training path against a plain PyTorch loop, network by network.
 
     python scripts/bench.py [--data DATA] [--networks mlp2,cnn3] [--repeats 3] [--epochs 3]
-                            [--train-images 25024] [--json bench.json]
+                            [--train-images 25024] [--json bench.json] [--mixed-precision]
 
 For each zoo network, alternating the three so machine drift hits them alike, `--repeats` times:
 - plain Keras `fit` on numpy arrays with default compile settings (the "before": what the
@@ -12,8 +12,10 @@ For each zoo network, alternating the three so machine drift hits them alike, `-
   ratio (epoch training time / (steps x median step time)).
 - PyTorch: `scripts/torch_reference.py`'s loop on the same uint8 arrays (skipped, with a note,
   when torch is not installed): training and evaluation images/s.
-Then the ratio, the fraction of this machine's float32 matmul peak (TF and torch, same run),
-and a projection of the whole report's reproduction (15 experiments) from the measured epochs.
+With --mixed-precision, also keras-cifar with `--mixed-precision` (bfloat16 compute on a CPU;
+different arithmetic, so listed apart). Then the ratio, the fraction of this machine's float32
+matmul peak (TF and torch, same run), and a projection of the whole report's reproduction (15
+experiments) from the measured epochs.
 Medians over repeats. Prints a table and writes JSON.
 """
 
@@ -77,7 +79,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def keras_measure(spec, data, epochs: int) -> dict:
+def keras_measure(spec, data, epochs: int, mixed_precision: bool = False) -> dict:
     """Runs `train_run` and times its steps, epochs and evaluations."""
     import keras
     import numpy as np
@@ -114,7 +116,8 @@ def keras_measure(spec, data, epochs: int) -> dict:
 
     timer = Timer()
     with tempfile.TemporaryDirectory() as out:
-        train_run(spec, data, epochs=epochs, out_dir=out, verbose=0, callbacks=[timer])
+        train_run(spec, data, epochs=epochs, out_dir=out, verbose=0, callbacks=[timer],
+                  mixed_precision=mixed_precision)
     n, steps = len(data.train_labels), -(-len(data.train_labels) // 64)
     train_s = statistics.median(timer.epochs[1:])
     step_s = statistics.median(timer.steps[1:])
@@ -159,7 +162,14 @@ def torch_measure(spec, data, epochs: int) -> dict:
             "eval_images_per_s": len(data.test_labels) / min(evals)}
 
 
-MEASURES = {"keras": "keras_measure", "torch": "torch_measure", "plain": "plain_keras_measure"}
+def keras_mixed_measure(spec, data, epochs: int) -> dict:
+    """keras-cifar's path with `--mixed-precision` (bfloat16 compute on a CPU): not the same
+    arithmetic, so shown beside the float32 figures, never instead of them."""
+    return keras_measure(spec, data, epochs, mixed_precision=True)
+
+
+MEASURES = {"keras": "keras_measure", "torch": "torch_measure", "plain": "plain_keras_measure",
+            "mixed": "keras_mixed_measure"}
 
 
 def load_bench_data(path: str | None, train_images: int):
@@ -219,6 +229,8 @@ def main() -> int:
     parser.add_argument("--train-images", type=int, default=25_024,
                         help="training images per epoch (a class-stratified subset)")
     parser.add_argument("--json", type=Path, default=Path("bench.json"))
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="also measure keras-cifar with --mixed-precision (16-bit compute)")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "NETWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -242,14 +254,18 @@ def main() -> int:
     results = {}
     for network_id in networks:
         spec = zoo.network(network_id)
-        keras_runs, torch_runs, plain_runs = [], [], []
+        keras_runs, torch_runs, plain_runs, mixed_runs = [], [], [], []
         for _ in range(args.repeats):
             keras_runs.append(measure_in_subprocess("keras", network_id, args))
+            if args.mixed_precision:
+                mixed_runs.append(measure_in_subprocess("mixed", network_id, args))
             if have_torch:
                 torch_runs.append(measure_in_subprocess("torch", network_id, args))
             plain_runs.append(measure_in_subprocess("plain", network_id, args))
         row = {f"keras_{k}": statistics.median(r[k] for r in keras_runs) for k in keras_runs[0]}
         row["plain_keras_images_per_s"] = statistics.median(r["images_per_s"] for r in plain_runs)
+        if mixed_runs:
+            row["mixed_images_per_s"] = statistics.median(r["images_per_s"] for r in mixed_runs)
         if torch_runs:
             row.update({f"torch_{k}": statistics.median(r[k] for r in torch_runs)
                         for k in torch_runs[0]})
@@ -264,7 +280,9 @@ def main() -> int:
         results[network_id] = row
         print(f"{network_id}: keras {row['keras_images_per_s']:,.0f} img/s"
               + (f", torch {row['torch_images_per_s']:,.0f} img/s, ratio {row['ratio']:.2f}"
-                 if torch_runs else ""), flush=True)
+                 if torch_runs else "")
+              + (f", mixed precision {row['mixed_images_per_s']:,.0f} img/s" if mixed_runs else ""),
+              flush=True)
 
     # Projection of the full reproduction: every experiment's epochs x its network's epoch time
     # (scaled from --train-images to 50,000) plus evaluation.
@@ -305,6 +323,14 @@ def main() -> int:
               f"{row['keras_eval_images_per_s']:>11,.0f}{row['keras_fraction_of_peak']:>8.1%}"
               f"{'-' if issue_t is None else f'{issue_t:,}':>12}"
               f"{'-' if issue_k is None else f'{issue_k:,}':>12}{flag}")
+    mixed = {n: r for n, r in results.items() if "mixed_images_per_s" in r}
+    if mixed:
+        print("\nwith --mixed-precision (16-bit compute; not the float32 arithmetic above):")
+        for network_id, row in mixed.items():
+            vs_torch = (f", {row['mixed_images_per_s'] / row['torch_images_per_s']:.2f}x torch"
+                        if "torch_images_per_s" in row else "")
+            print(f"  {network_id:<13}{row['mixed_images_per_s']:>9,.0f} img/s, "
+                  f"{row['mixed_images_per_s'] / row['keras_images_per_s']:.2f}x float32{vs_torch}")
     print(f"\nprojected full reproduction (15 experiments): {projected / 60:.0f} min"
           + ("" if complete else " (only for the networks measured)"))
     args.json.write_text(json.dumps({

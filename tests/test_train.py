@@ -218,3 +218,24 @@ def test_speed_settings_recorded(runner, tmp_path):
     speed = json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())["speed"]
     assert speed == {"steps_per_execution": 2, "xla": False, "mixed_precision": False,
                      "op_determinism": True}
+
+
+def test_mixed_precision_is_a_different_run_with_float32_logits(runner, tmp_path):
+    args = ["train", "cnn1", *SYNTHETIC, "--epochs", "1", "--limit", "128", "--out"]
+    plain = runner.invoke(cli, [*args, str(tmp_path / "fp32")])
+    mixed = runner.invoke(cli, [*args, str(tmp_path / "mixed"), "--mixed-precision"])
+    assert plain.exit_code == 0 and mixed.exit_code == 0, plain.output + mixed.output
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
+    plain_dir, mixed_dir = only_run_dir(tmp_path / "fp32"), only_run_dir(tmp_path / "mixed")
+    assert plain_dir.name != mixed_dir.name
+    plain_config = json.loads((plain_dir / runs.CONFIG).read_text())
+    mixed_config = json.loads((mixed_dir / runs.CONFIG).read_text())
+    # float32 identities keep their pre-mixed-precision form (and names)
+    assert "precision" not in plain_config["identity"]
+    assert mixed_config["identity"]["precision"] == "mixed_bfloat16"  # no GPU in tests
+    assert mixed_config["speed"]["mixed_precision"] == "mixed_bfloat16"
+    model = keras.saving.load_model(mixed_dir / runs.MODEL)
+    assert model.layers[-1].dtype_policy.compute_dtype == "float32"
+    assert model.layers[1].dtype_policy.compute_dtype == "bfloat16"
+    history = runs.read_history(mixed_dir)
+    assert np.isfinite(history[-1]["loss"]) and np.isfinite(history[-1]["val_loss"])
