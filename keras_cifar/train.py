@@ -284,6 +284,8 @@ def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_ep
         "steps_per_execution": 1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
         "xla": use_xla(spec, xla, strategy),
         "mixed_precision": mixed_precision_policy(mixed_precision) or False,
+        # 0: TensorFlow's default, every core; `reproduce --workers N` shares the cores out.
+        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
     }
     # Keras refuses XLA while TensorFlow's op determinism is on; XLA's CPU kernels for these
     # networks (matmuls, adds, ReLU) are deterministic on their own, which a test checks.

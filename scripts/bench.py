@@ -2,6 +2,7 @@
 
     python scripts/bench.py [--data DATA] [--networks mlp2,cnn3] [--repeats 3] [--epochs 3]
                             [--train-images 25024] [--json bench.json] [--mixed-precision]
+                            [--workers 2]
 
 For each zoo network, alternating the three so machine drift hits them alike, `--repeats` times:
 - plain Keras `fit` on numpy arrays with default compile settings (the "before": what the
@@ -13,7 +14,9 @@ For each zoo network, alternating the three so machine drift hits them alike, `-
 - PyTorch: `scripts/torch_reference.py`'s loop on the same uint8 arrays (skipped, with a note,
   when torch is not installed): training and evaluation images/s.
 With --mixed-precision, also keras-cifar with `--mixed-precision` (bfloat16 compute on a CPU;
-different arithmetic, so listed apart). Then the ratio, the fraction of this machine's float32
+different arithmetic, so listed apart). With --workers N, also N keras-cifar trainings side by
+side, each with its share of the cores (what `reproduce --workers N` runs), and the
+reproduction's projection under it. Then the ratio, the fraction of this machine's float32
 matmul peak (TF and torch, same run), and a projection of the whole report's reproduction (15
 experiments) from the measured epochs.
 Medians over repeats. Prints a table and writes JSON.
@@ -185,22 +188,70 @@ def load_bench_data(path: str | None, train_images: int):
     return data
 
 
+def _worker_command(kind: str, network_id: str, args) -> list[str]:
+    command = [sys.executable, __file__, "--worker", kind, network_id, "--epochs", str(args.epochs),
+               "--train-images", str(args.train_images)]
+    return command + (["--data", args.data] if args.data else [])
+
+
+def _result(kind: str, network_id: str, returncode: int, stdout: str, stderr: str) -> dict:
+    if returncode != 0:
+        raise RuntimeError(f"{kind} {network_id} failed:\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
 def measure_in_subprocess(kind: str, network_id: str, args) -> dict:
     """Runs one measurement in a fresh Python, so TensorFlow's and PyTorch's thread pools never
     share a process (their spinning threads slow each other down)."""
-    command = [sys.executable, __file__, "--worker", kind, network_id, "--epochs", str(args.epochs),
-               "--train-images", str(args.train_images)]
-    if args.data:
-        command += ["--data", args.data]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} {network_id} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    done = subprocess.run(_worker_command(kind, network_id, args), capture_output=True, text=True,
+                          timeout=3600)
+    return _result(kind, network_id, done.returncode, done.stdout, done.stderr)
+
+
+def measure_side_by_side(network_id: str, args) -> list[dict]:
+    """Runs `args.workers` keras-cifar measurements at once, each process with its share of
+    the cores (as `reproduce --workers N` does); returns each one's result."""
+    command = _worker_command("shared", network_id, args) + ["--workers", str(args.workers)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(args.workers)]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=3600)
+        results.append(_result("shared", network_id, process.returncode, stdout, stderr))
+    return results
+
+
+def makespan(durations: list[float], workers: int) -> float:
+    """Wall time of jobs handed out in order to the first free of `workers` processes (as
+    `ProcessPoolExecutor` does)."""
+    free_at = [0.0] * workers
+    for duration in durations:
+        free_at[free_at.index(min(free_at))] += duration
+    return max(free_at)
+
+
+def projected_seconds(zoo, results: dict, images_key: str, eval_key: str,
+                      workers: int = 1) -> float:
+    """The full reproduction's wall time: every experiment's epochs x its network's epoch
+    (scaled from --train-images to 50,000 images) plus evaluation, on `workers` processes."""
+    durations = []
+    for experiment in zoo.experiments.values():
+        row = results.get(experiment.network)
+        if row is None or images_key not in row:
+            continue
+        epoch = 50_000 / row[images_key] + 10_000 / row[eval_key]
+        durations.append(experiment.train.epochs * epoch)
+    return makespan(durations, workers)
 
 
 def worker(kind: str, network_id: str, args) -> int:
     from keras_cifar.zoo import load_zoo
 
+    if kind == "shared":
+        from keras_cifar.executors import limit_threads, threads_per_worker
+
+        limit_threads(threads_per_worker(args.workers))
+        kind = "keras"
     if kind == "peak":
         peaks = {"tf": matmul_peak_gflops("tf")}
         try:
@@ -229,6 +280,8 @@ def main() -> int:
     parser.add_argument("--train-images", type=int, default=25_024,
                         help="training images per epoch (a class-stratified subset)")
     parser.add_argument("--json", type=Path, default=Path("bench.json"))
+    parser.add_argument("--workers", type=int, default=1,
+                        help="also measure N trainings side by side, as reproduce --workers N")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="also measure keras-cifar with --mixed-precision (16-bit compute)")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "NETWORK"), help=argparse.SUPPRESS)
@@ -236,7 +289,7 @@ def main() -> int:
     if args.worker:
         return worker(*args.worker, args)
 
-    from keras_cifar.reproduce import experiment_status
+    from keras_cifar.executors import threads_per_worker
     from keras_cifar.zoo import load_zoo
 
     zoo = load_zoo()
@@ -254,16 +307,23 @@ def main() -> int:
     results = {}
     for network_id in networks:
         spec = zoo.network(network_id)
-        keras_runs, torch_runs, plain_runs, mixed_runs = [], [], [], []
+        keras_runs, torch_runs, plain_runs, mixed_runs, shared_runs = [], [], [], [], []
         for _ in range(args.repeats):
             keras_runs.append(measure_in_subprocess("keras", network_id, args))
             if args.mixed_precision:
                 mixed_runs.append(measure_in_subprocess("mixed", network_id, args))
+            if args.workers > 1:
+                shared_runs += measure_side_by_side(network_id, args)
             if have_torch:
                 torch_runs.append(measure_in_subprocess("torch", network_id, args))
             plain_runs.append(measure_in_subprocess("plain", network_id, args))
         row = {f"keras_{k}": statistics.median(r[k] for r in keras_runs) for k in keras_runs[0]}
         row["plain_keras_images_per_s"] = statistics.median(r["images_per_s"] for r in plain_runs)
+        if shared_runs:
+            # per process; N of them run at once
+            row["shared_images_per_s"] = statistics.median(r["images_per_s"] for r in shared_runs)
+            row["shared_eval_images_per_s"] = statistics.median(
+                r["eval_images_per_s"] for r in shared_runs)
         if mixed_runs:
             row["mixed_images_per_s"] = statistics.median(r["images_per_s"] for r in mixed_runs)
         if torch_runs:
@@ -284,15 +344,10 @@ def main() -> int:
               + (f", mixed precision {row['mixed_images_per_s']:,.0f} img/s" if mixed_runs else ""),
               flush=True)
 
-    # Projection of the full reproduction: every experiment's epochs x its network's epoch time
-    # (scaled from --train-images to 50,000) plus evaluation.
-    projected = 0.0
-    for status in experiment_status(zoo, zoo.experiments.values(), tempfile.gettempdir()):
-        row = results.get(status.experiment.network)
-        if row is None:
-            continue
-        epoch = 50_000 / row["keras_images_per_s"] + 10_000 / row["keras_eval_images_per_s"]
-        projected += status.experiment.train.epochs * epoch
+    projected = projected_seconds(zoo, results, "keras_images_per_s", "keras_eval_images_per_s")
+    projected_shared = (projected_seconds(zoo, results, "shared_images_per_s",
+                                          "shared_eval_images_per_s", args.workers)
+                        if args.workers > 1 else None)
     complete = all(e.network in results for e in zoo.experiments.values())
 
     header = (f"{'network':<13}{'plain keras':>12}{'ratio':>7}{'keras-cifar':>12}{'torch':>9}"
@@ -331,13 +386,25 @@ def main() -> int:
                         if "torch_images_per_s" in row else "")
             print(f"  {network_id:<13}{row['mixed_images_per_s']:>9,.0f} img/s, "
                   f"{row['mixed_images_per_s'] / row['keras_images_per_s']:.2f}x float32{vs_torch}")
+    if projected_shared is not None:
+        print(f"\n{args.workers} trainings side by side, {threads_per_worker(args.workers)} "
+              "thread(s) each (reproduce --workers), images/s per process and all together:")
+        for network_id, row in results.items():
+            print(f"  {network_id:<13}{row['shared_images_per_s']:>9,.0f} img/s each, "
+                  f"{args.workers * row['shared_images_per_s']:>9,.0f} together, "
+                  f"{args.workers * row['shared_images_per_s'] / row['keras_images_per_s']:.2f}x "
+                  "one training")
     print(f"\nprojected full reproduction (15 experiments): {projected / 60:.0f} min"
+          + ("" if projected_shared is None else
+             f"; with --workers {args.workers}: {projected_shared / 60:.0f} min")
           + ("" if complete else " (only for the networks measured)"))
     args.json.write_text(json.dumps({
         "machine": {"processor": platform.processor(), "cores": os.cpu_count(),
                     "matmul_peak_gflops": peaks},
         "settings": vars(args) | {"json": str(args.json)},
         "networks": results, "projected_reproduction_minutes": projected / 60,
+        "projected_reproduction_minutes_workers": (None if projected_shared is None
+                                                   else projected_shared / 60),
     }, indent=2, default=str) + "\n")
     print(f"wrote {args.json}")
     return 0

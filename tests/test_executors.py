@@ -14,7 +14,8 @@ import pytest
 from keras_cifar import reproduce as rep
 from keras_cifar import runs
 from keras_cifar.cli import cli
-from keras_cifar.executors import DataSpec, Job, check_shared_dir, run_jobs
+from keras_cifar.executors import (DataSpec, Job, check_shared_dir, run_jobs,
+                                  threads_per_worker)
 from keras_cifar.zoo import load_zoo
 
 from test_reproduce import TEST_ZOO
@@ -52,6 +53,15 @@ def local_table(tmp_path_factory):
 
 def test_workers_give_the_local_table(runner, zoo_file, tmp_path, local_table):
     assert reproduce(runner, zoo_file, tmp_path / "out", "--workers", "2") == local_table
+    # each of the two worker processes got its share of the cores, as its config.json records
+    for config in (tmp_path / "out" / "runs").glob("*/config.json"):
+        assert json.loads(config.read_text())["speed"]["threads"] == threads_per_worker(2)
+
+
+@pytest.mark.parametrize("workers, cores, threads", [(1, 8, 8), (2, 2, 1), (2, 8, 4), (3, 2, 1),
+                                                     (3, 8, 2)])
+def test_threads_per_worker_share_the_cores(workers, cores, threads):
+    assert threads_per_worker(workers, cores) == threads
 
 
 @pytest.fixture(scope="module")

@@ -217,7 +217,7 @@ def test_speed_settings_recorded(runner, tmp_path):
     assert result.exit_code == 0, result.output
     speed = json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())["speed"]
     assert speed == {"steps_per_execution": 2, "xla": False, "mixed_precision": False,
-                     "op_determinism": True}
+                     "op_determinism": True, "threads": 0}
 
 
 def test_mixed_precision_is_a_different_run_with_float32_logits(runner, tmp_path):
