@@ -93,8 +93,8 @@ def mixed_precision_policy(enabled: bool) -> str | None:
     """The Keras mixed-precision policy `--mixed-precision` means on this machine, or None.
 
     `mixed_float16` on a GPU (tensor cores); `mixed_bfloat16` on a CPU, where float16 has no
-    fast kernels but bfloat16 has (oneDNN, on CPUs with AVX512-BF16 or AMX; elsewhere it is
-    emulated and slower than float32). Either changes the arithmetic, hence the results:
+    fast kernels but bfloat16 has (oneDNN, on CPUs with AVX512-BF16 or AMX; elsewhere it may
+    be slower than float32). Either changes the arithmetic, hence the results:
     it is off by default and part of a run's identity.
     """
     if not enabled:
