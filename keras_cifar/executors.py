@@ -119,9 +119,9 @@ def run_job(job: Job) -> dict:
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """TensorFlow threads for each of `workers` concurrent local processes: the cores shared out.
 
-    Measured on 2 cores: two one-thread trainings side by side each ran about as fast as one
-    alone, so together they got 1.2x (cnn3) to 1.7x (LeNet-5) the images/s of one two-thread
-    training (each reproduce run: cnn3 69 s per epoch, LeNet-5 9.4 s, side by side).
+    Measured on 2 cores (scripts/bench.py --workers 2): one-thread trainings side by side barely
+    slow each other, so two together got 1.07x (cnn3) to 1.51x (LeNet-5) the images/s of one
+    two-thread training.
     """
     cores = cores or os.cpu_count() or 1
     return max(1, cores // max(1, workers))

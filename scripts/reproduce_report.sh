@@ -6,7 +6,7 @@
 #
 # Resumable: run it again after an interruption and finished experiments are skipped.
 # WORKERS (default 2) experiments train at once, each with its share of the cores: on 2 cores,
-# two one-thread trainings side by side get 1.2-1.7x the images/s of one two-thread training.
+# two one-thread trainings side by side get 1.1-1.5x the images/s of one two-thread training.
 set -euo pipefail
 data=${1:?usage: scripts/reproduce_report.sh DATA [OUT]}
 out=${2:-report}
