@@ -275,7 +275,7 @@ def evaluate_model(model, images: np.ndarray, labels: np.ndarray,
 
 
 def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_epoch, strategy,
-                    devices, xla, mixed_precision, deterministic):
+                    devices, xla, precision, deterministic):
     """Builds and compiles the model; returns (model, strategy, the speed settings used)."""
     distribution = make_strategy(strategy, devices)
     # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
@@ -283,7 +283,7 @@ def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_ep
     speed = {
         "steps_per_execution": 1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
         "xla": use_xla(spec, xla, strategy),
-        "mixed_precision": mixed_precision_policy(mixed_precision) or False,
+        "mixed_precision": precision or False,
         # 0: TensorFlow's default, every core; `reproduce --workers N` shares the cores out.
         "threads": tf.config.threading.get_intra_op_parallelism_threads(),
     }
@@ -299,8 +299,8 @@ def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_ep
 
         tf_config.disable_op_determinism()
     previous_policy = keras.mixed_precision.global_policy()
-    if speed["mixed_precision"]:
-        keras.mixed_precision.set_global_policy(speed["mixed_precision"])
+    if precision:
+        keras.mixed_precision.set_global_policy(precision)
     try:
         with distribution.scope():
             model = build_model(spec, init=init, seed=seed)
@@ -372,9 +372,10 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
         raise ValueError(f"The batch size is larger than the {len(data.train_labels)} training "
                          f"images; choose a smaller --batch-size. Received: batch_size={batch_size}")
 
+    precision = mixed_precision_policy(mixed_precision)
     identity = run_identity(spec, data, lr=lr, momentum=momentum, epochs=epochs,
                             batch_size=batch_size, seed=seed, init=init, limit=limit,
-                            precision=mixed_precision_policy(mixed_precision))
+                            precision=precision)
     run_dir = prepare_run_dir(out_dir, identity, name=name, resume=resume, force=force)
     if (run_dir / runs.CONFIG).exists():
         saved = runs.read_config(run_dir)
@@ -390,7 +391,7 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
         data.train_images, data.train_labels, batch_size, seed, epochs)
     model, distribution, speed = _compiled_model(
         spec, init=init, seed=seed, lr=lr, momentum=momentum, steps_per_epoch=steps_per_epoch,
-        strategy=strategy, devices=devices, xla=xla, mixed_precision=mixed_precision,
+        strategy=strategy, devices=devices, xla=xla, precision=precision,
         deterministic=deterministic)
     config.update({
         "status": runs.STATUS_RUNNING,

@@ -4,7 +4,8 @@
                             [--train-images 25024] [--json bench.json] [--mixed-precision]
                             [--workers 2]
 
-For each zoo network, alternating the three so machine drift hits them alike, `--repeats` times:
+For each zoo network, alternating the measurements so machine drift hits them alike, `--repeats`
+times:
 - plain Keras `fit` on numpy arrays with default compile settings (the "before": what the
   speed issue measured);
 - keras-cifar: `train_run` itself (the code `keras-cifar train` runs: same pipeline, callbacks,
@@ -25,6 +26,8 @@ Medians over repeats. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import os
 import platform
@@ -165,14 +168,10 @@ def torch_measure(spec, data, epochs: int) -> dict:
             "eval_images_per_s": len(data.test_labels) / min(evals)}
 
 
-def keras_mixed_measure(spec, data, epochs: int) -> dict:
-    """keras-cifar's path with `--mixed-precision` (bfloat16 compute on a CPU): not the same
-    arithmetic, so shown beside the float32 figures, never instead of them."""
-    return keras_measure(spec, data, epochs, mixed_precision=True)
-
-
-MEASURES = {"keras": "keras_measure", "torch": "torch_measure", "plain": "plain_keras_measure",
-            "mixed": "keras_mixed_measure"}
+# `mixed`: keras-cifar with --mixed-precision (bfloat16 compute on a CPU), a different
+# arithmetic, so shown beside the float32 figures, never instead of them.
+MEASURES = {"keras": keras_measure, "torch": torch_measure, "plain": plain_keras_measure,
+            "mixed": functools.partial(keras_measure, mixed_precision=True)}
 
 
 def load_bench_data(path: str | None, train_images: int):
@@ -182,9 +181,9 @@ def load_bench_data(path: str | None, train_images: int):
     data = load_data("local", data_dir=path) if path else synthetic_data(50_000, 10_000)
     if train_images < len(data.train_labels):
         subset = limit_data(data, train_images)
-        data = type(data)(subset.train_images, subset.train_labels, data.test_images,
-                          data.test_labels, data.class_names, data.source, data.format,
-                          data.location, subset.fingerprint, data.is_cifar10)
+        data = dataclasses.replace(data, train_images=subset.train_images,
+                                   train_labels=subset.train_labels,
+                                   fingerprint=subset.fingerprint)
     return data
 
 
@@ -261,7 +260,7 @@ def worker(kind: str, network_id: str, args) -> int:
         print(json.dumps(peaks))
         return 0
     data = load_bench_data(args.data, args.train_images)
-    result = globals()[MEASURES[kind]](load_zoo().network(network_id), data, args.epochs)
+    result = MEASURES[kind](load_zoo().network(network_id), data, args.epochs)
     print(json.dumps(result))
     return 0
 
