@@ -10,8 +10,9 @@ times:
   speed issue measured);
 - keras-cifar: `train_run` itself (the code `keras-cifar train` runs: same pipeline, callbacks,
   batch 64) for `--epochs` epochs; the first epoch (tracing) is dropped. Reported: median step
-  time, epoch wall time (training part), training images/s, evaluation images/s, and the stall
-  ratio (epoch training time / (steps x median step time)).
+  time, epoch wall time (training part), training images/s, evaluation images/s, the stall
+  ratio (epoch training time / (steps x median step time)) and the tail (last batch to the
+  epoch's end, where the speed issue saw `fit` sit for seconds).
 - PyTorch: `scripts/torch_reference.py`'s loop on the same uint8 arrays (skipped, with a note,
   when torch is not installed): training and evaluation images/s.
 With --mixed-precision, also keras-cifar with `--mixed-precision` (bfloat16 compute on a CPU;
@@ -19,7 +20,8 @@ different arithmetic, so listed apart). With --workers N, also N keras-cifar tra
 side, each with its share of the cores (what `reproduce --workers N` runs), and the
 reproduction's projection under it. Then the ratio, the fraction of this machine's float32
 matmul peak (TF and torch, same run), and a projection of the whole report's reproduction (15
-experiments) from the measured epochs.
+experiments) from the measured epochs, beside its floor: the reproduction's FLOPs at 100% of
+the measured matmul peak.
 Medians over repeats. Prints a table and writes JSON.
 """
 
@@ -45,19 +47,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # PyTorch images/s, to flag a PyTorch figure more than 20% off.
 ISSUE_TORCH_IMAGES_PER_S = {"mlp2": 31_000, "mlp-baseline": 17_500, "lenet5": 8_200, "cnn3": 1_430}
 ISSUE_KERAS_IMAGES_PER_S = {"mlp2": 19_800, "mlp-baseline": 12_100, "lenet5": 9_200, "cnn3": 1_500}
+# The speed issue's target for the whole reproduction, set where the matmul peak was 360 GFLOP/s.
+TARGET_MINUTES = 40
+
+
+def layer_macs(spec) -> list[int]:
+    """Multiply-adds per image of each conv and dense layer's forward pass, in order."""
+    macs = []
+    for layer in spec.layers:
+        if layer.kind == "conv":
+            h, w, filters = layer.output_shape
+            macs.append(h * w * filters * layer.fan_in)
+        elif layer.kind == "dense":
+            macs.append(layer.fan_in * layer.options["units"])
+    return macs
 
 
 def training_flops_per_image(spec) -> float:
     """Multiply-adds of the forward pass x 2 FLOPs x 3 (forward, and backward for inputs and
-    weights): the usual estimate of a training step's cost per image."""
-    macs = 0
-    for layer in spec.layers:
-        if layer.kind == "conv":
-            h, w, filters = layer.output_shape
-            macs += h * w * filters * layer.fan_in
-        elif layer.kind == "dense":
-            macs += layer.fan_in * layer.options["units"]
-    return 2 * 3 * macs
+    weights): the usual estimate of a training step's cost per image, and the speed issue's."""
+    return 2 * 3 * sum(layer_macs(spec))
+
+
+def reproduction_flops(zoo, train_images: int = 50_000, test_images: int = 10_000) -> float:
+    """FLOPs of the whole reproduction: every experiment's epochs of training and evaluation.
+
+    Counted as the training step computes them: forward 2 x MACs, weight gradients 2 x MACs,
+    input gradients 2 x MACs for every layer but the first (nothing asks for the gradient of
+    the images, and TensorFlow prunes it); evaluation is a forward pass.
+    """
+    total = 0.0
+    for experiment in zoo.experiments.values():
+        macs = layer_macs(zoo.network(experiment.network))
+        train = 2 * (2 * sum(macs) + sum(macs[1:]))
+        total += experiment.train.epochs * (train_images * train + test_images * 2 * sum(macs))
+    return total
 
 
 def matmul_peak_gflops(framework: str, n: int = 2048, repeats: int = 10) -> float:
@@ -95,7 +119,7 @@ def keras_measure(spec, data, epochs: int, mixed_precision: bool = False) -> dic
     class Timer(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.epochs, self.evals, self.steps, self.spe = [], [], [], 1
+            self.epochs, self.evals, self.steps, self.tails, self.spe = [], [], [], [], 1
 
         def on_train_begin(self, logs=None):
             self.spe = int(self.model.steps_per_execution)
@@ -111,6 +135,8 @@ def keras_measure(spec, data, epochs: int, mixed_precision: bool = False) -> dic
 
         def on_test_begin(self, logs=None):
             self.train_end = time.perf_counter()
+            # the stall the speed issue saw: time between an epoch's last batch and its end
+            self.tails.append(self.train_end - self.last)
 
         def on_test_end(self, logs=None):
             self.evals.append(time.perf_counter() - self.train_end)
@@ -130,6 +156,7 @@ def keras_measure(spec, data, epochs: int, mixed_precision: bool = False) -> dic
     return {"epoch_train_s": train_s, "step_ms": step_s * 1e3, "images_per_s": n / train_s,
             "eval_images_per_s": len(data.test_labels) / statistics.median(timer.evals[1:]),
             "stall_ratio": train_s / (steps * step_s),
+            "tail_ms": statistics.median(timer.tails[1:]) * 1e3,
             "epoch_wall_s": train_s + statistics.median(timer.evals[1:])}
 
 
@@ -348,9 +375,10 @@ def main() -> int:
                                           "shared_eval_images_per_s", args.workers)
                         if args.workers > 1 else None)
     complete = all(e.network in results for e in zoo.experiments.values())
+    floor = reproduction_flops(zoo) / (peaks["tf"] * 1e9)
 
     header = (f"{'network':<13}{'plain keras':>12}{'ratio':>7}{'keras-cifar':>12}{'torch':>9}"
-              f"{'ratio':>7}{'step ms':>9}{'stall':>7}{'eval img/s':>11}{'% peak':>8}"
+              f"{'ratio':>7}{'step ms':>9}{'stall':>7}{'tail ms':>8}{'eval img/s':>11}{'% peak':>8}"
               f"{'issue torch':>12}{'issue keras':>12}")
     print()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
@@ -359,7 +387,7 @@ def main() -> int:
           + f"; {len(data.train_labels):,} training images per epoch, batch 64, "
           f"median of {args.repeats}")
     print("images/s of training (validation excluded); ratio = against torch; stall = epoch time "
-          "/ (steps x median step)")
+          "/ (steps x median step); tail = last batch to epoch end")
     print(header)
     for network_id, row in results.items():
         torch_ips = row.get("torch_images_per_s")
@@ -373,7 +401,7 @@ def main() -> int:
               f"{row['keras_images_per_s']:>12,.0f}"
               f"{'-' if torch_ips is None else f'{torch_ips:,.0f}':>9}"
               f"{'-' if torch_ips is None else format(row['ratio'], '.2f'):>7}"
-              f"{row['keras_step_ms']:>9.2f}{row['keras_stall_ratio']:>7.2f}"
+              f"{row['keras_step_ms']:>9.2f}{row['keras_stall_ratio']:>7.2f}{row['keras_tail_ms']:>8.1f}"
               f"{row['keras_eval_images_per_s']:>11,.0f}{row['keras_fraction_of_peak']:>8.1%}"
               f"{'-' if issue_t is None else f'{issue_t:,}':>12}"
               f"{'-' if issue_k is None else f'{issue_k:,}':>12}{flag}")
@@ -397,6 +425,11 @@ def main() -> int:
           + ("" if projected_shared is None else
              f"; with --workers {args.workers}: {projected_shared / 60:.0f} min")
           + ("" if complete else " (only for the networks measured)"))
+    fastest = projected if projected_shared is None else min(projected, projected_shared)
+    print(f"its floor: {reproduction_flops(zoo) / 1e15:.1f} PFLOP of training and evaluation at "
+          f"100% of the TF matmul peak is {floor / 60:.0f} min; {TARGET_MINUTES} min would need "
+          f"{floor / (TARGET_MINUTES * 60):.0%} of the peak throughout"
+          + (f"; the projection runs at {floor / fastest:.0%}" if complete else ""))
     args.json.write_text(json.dumps({
         "machine": {"processor": platform.processor(), "cores": os.cpu_count(),
                     "matmul_peak_gflops": peaks},
@@ -404,6 +437,8 @@ def main() -> int:
         "networks": results, "projected_reproduction_minutes": projected / 60,
         "projected_reproduction_minutes_workers": (None if projected_shared is None
                                                    else projected_shared / 60),
+        "reproduction_pflop": reproduction_flops(zoo) / 1e15,
+        "reproduction_floor_minutes": floor / 60,
     }, indent=2, default=str) + "\n")
     print(f"wrote {args.json}")
     return 0
