@@ -131,6 +131,18 @@ def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
     return result
 
 
+def longest_first(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
+                  seed: int = 0) -> list[ExperimentSpec]:
+    """The experiments ordered by estimated time left, longest first (ties keep their order).
+
+    Concurrent workers take the next job as they come free, so handing out the long ones first
+    leaves only short ones for the end, instead of one worker running the reproduction's last
+    long experiment alone on its share of the cores while the others idle.
+    """
+    statuses = experiment_status(zoo, experiments, out_dir, seed)
+    return [st.experiment for st in sorted(statuses, key=lambda st: -st.estimate_seconds)]
+
+
 def experiment_jobs(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_dir, *,
                     seed: int = 0, init: str | None = None, limit: int | None = None) -> list:
     """Returns one `executors.Job` per experiment, its run directory under `out_dir`."""
@@ -159,7 +171,8 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
         data_spec: an `executors.DataSpec`; each worker loads the data itself.
         out_dir: where runs/<experiment-id>/, RESULTS.md, results.csv and the figures go.
         seed, init, limit: as for `train_run`.
-        executor, workers, address: where the runs happen (see `executors.run_jobs`).
+        executor, workers, address: where the runs happen (see `executors.run_jobs`); with
+            more than one at a time, the experiments go out longest first (`longest_first`).
         on_start: called with (job, index, total) as each experiment is handed out.
 
     Returns:
@@ -167,6 +180,8 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
     """
     from keras_cifar.executors import run_jobs
 
+    if executor != "local" or workers > 1:
+        experiments = longest_first(zoo, experiments, out_dir, seed)
     jobs = experiment_jobs(zoo, experiments, data_spec, out_dir, seed=seed, init=init, limit=limit)
     run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
     return write_report(zoo, out_dir)

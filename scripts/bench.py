@@ -259,7 +259,8 @@ def makespan(durations: list[float], workers: int) -> float:
 def projected_seconds(zoo, results: dict, images_key: str, eval_key: str,
                       workers: int = 1) -> float:
     """The full reproduction's wall time: every experiment's epochs x its network's epoch
-    (scaled from --train-images to 50,000 images) plus evaluation, on `workers` processes."""
+    (scaled from --train-images to 50,000 images) plus evaluation, on `workers` processes,
+    longest first as `reproduce` hands them out when several run at once."""
     durations = []
     for experiment in zoo.experiments.values():
         row = results.get(experiment.network)
@@ -267,7 +268,7 @@ def projected_seconds(zoo, results: dict, images_key: str, eval_key: str,
             continue
         epoch = 50_000 / row[images_key] + 10_000 / row[eval_key]
         durations.append(experiment.train.epochs * epoch)
-    return makespan(durations, workers)
+    return makespan(sorted(durations, reverse=True) if workers > 1 else durations, workers)
 
 
 def worker(kind: str, network_id: str, args) -> int:

@@ -97,6 +97,33 @@ def test_dry_run_and_selection(runner, zoo_file, tmp_path):
     assert unknown.exit_code == 2 and "Did you mean 'tiny-" in unknown.output
 
 
+def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path, monkeypatch):
+    from keras_cifar import executors
+    from keras_cifar.executors import DataSpec
+
+    zoo = load_zoo(zoo_file)
+    handed_out = {}
+
+    def record(jobs, *, workers, **_):
+        handed_out[workers] = [job.run_dir.split("/")[-1] for job in jobs]
+        return []
+
+    monkeypatch.setattr(executors, "run_jobs", record)
+    for workers in (1, 2):
+        rep.reproduce(zoo, zoo.experiments.values(), DataSpec(source="synthetic"), tmp_path,
+                      workers=workers)
+    # one at a time keeps the zoo's order; two at once take tiny-b (3 epochs) before tiny-a (2)
+    assert handed_out == {1: ["tiny-a", "tiny-b"], 2: ["tiny-b", "tiny-a"]}
+
+    # what is left counts, not the epochs: tiny-b with 2 of 3 epochs done now has the least left
+    partial = rep.experiment_run_dir(tmp_path, "tiny-b")
+    partial.mkdir(parents=True)
+    runs.atomic_write_json(partial / runs.CONFIG, {"status": runs.STATUS_INTERRUPTED})
+    (partial / runs.HISTORY).write_text("epoch,loss,seconds\n0,2.3,1.0\n1,2.2,1.0\n")
+    assert [e.id for e in rep.longest_first(zoo, zoo.experiments.values(), tmp_path)] == [
+        "tiny-a", "tiny-b"]
+
+
 def test_report_only_regenerates_the_published_results(runner, zoo_file, tmp_path):
     out, published = tmp_path / "out", tmp_path / "figures"
     assert invoke(runner, zoo_file, "--all", "--data", "synthetic", "--limit", "200",
