@@ -120,7 +120,7 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """TensorFlow threads for each of `workers` concurrent local processes: the cores shared out.
 
     Measured on 2 cores (scripts/bench.py --workers 2): one-thread trainings side by side barely
-    slow each other, so two together got 1.07x (cnn3) to 1.51x (LeNet-5) the images/s of one
+    slow each other, so two together got 1.09x (cnn2) to 1.41x (LeNet-5) the images/s of one
     two-thread training.
     """
     cores = cores or os.cpu_count() or 1
