@@ -610,8 +610,8 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
             chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
         except ValueError as e:
             raise _usage_error(e) from None
-    statuses = rep.experiment_status(z, chosen, out, seed=seed)
     if list_ or dry_run:
+        statuses = rep.experiment_status(z, chosen, out, seed=seed)
         click.echo(f"{'experiment':<16}{'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
                    f"{'status':<12}{'time left':>10}")
         for st in statuses:

@@ -118,6 +118,7 @@ def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
                       seed: int = 0) -> list[ExperimentStatus]:
     """Returns each experiment's state (done / partial / not started) and time left."""
     out_dir = Path(out_dir)
+    seconds_per_epoch = {}  # each network's finished histories read once, not per experiment
     result = []
     for e in experiments:
         run_dir = experiment_run_dir(out_dir, e.id, seed)
@@ -126,8 +127,10 @@ def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
         state = ("done" if status == runs.STATUS_FINISHED
                  else "partial" if status != "not started" else "not started")
         left = 0 if state == "done" else max(e.train.epochs - done, 0)
+        if left and e.network not in seconds_per_epoch:
+            seconds_per_epoch[e.network] = epoch_seconds(out_dir, e.network)
         result.append(ExperimentStatus(e, run_dir, state, done,
-                                       left * epoch_seconds(out_dir, e.network)))
+                                       left * seconds_per_epoch.get(e.network, 0.0)))
     return result
 
 

@@ -376,7 +376,8 @@ def main() -> int:
                                           "shared_eval_images_per_s", args.workers)
                         if args.workers > 1 else None)
     complete = all(e.network in results for e in zoo.experiments.values())
-    floor = reproduction_flops(zoo) / (peaks["tf"] * 1e9)
+    total_flops = reproduction_flops(zoo)
+    floor = total_flops / (peaks["tf"] * 1e9)
 
     header = (f"{'network':<13}{'plain keras':>12}{'ratio':>7}{'keras-cifar':>12}{'torch':>9}"
               f"{'ratio':>7}{'step ms':>9}{'stall':>7}{'tail ms':>8}{'eval img/s':>11}{'% peak':>8}"
@@ -427,7 +428,7 @@ def main() -> int:
              f"; with --workers {args.workers}: {projected_shared / 60:.0f} min")
           + ("" if complete else " (only for the networks measured)"))
     fastest = projected if projected_shared is None else min(projected, projected_shared)
-    print(f"its floor: {reproduction_flops(zoo) / 1e15:.1f} PFLOP of training and evaluation at "
+    print(f"its floor: {total_flops / 1e15:.1f} PFLOP of training and evaluation at "
           f"100% of the TF matmul peak is {floor / 60:.0f} min; {TARGET_MINUTES} min would need "
           f"{floor / (TARGET_MINUTES * 60):.0%} of the peak throughout"
           + (f"; the projection runs at {floor / fastest:.0%}" if complete else ""))
@@ -438,7 +439,7 @@ def main() -> int:
         "networks": results, "projected_reproduction_minutes": projected / 60,
         "projected_reproduction_minutes_workers": (None if projected_shared is None
                                                    else projected_shared / 60),
-        "reproduction_pflop": reproduction_flops(zoo) / 1e15,
+        "reproduction_pflop": total_flops / 1e15,
         "reproduction_floor_minutes": floor / 60,
     }, indent=2, default=str) + "\n")
     print(f"wrote {args.json}")
