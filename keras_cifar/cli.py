@@ -175,7 +175,7 @@ def _percent(value):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per network.")
 @click.pass_context
 def zoo_list(ctx, as_json):
-    """List every network: layers, parameters, the report's settings and best accuracy.
+    """List every network: layers, parameters, its settings as run, the original's best accuracy.
 
     \b
     Example:
@@ -188,15 +188,16 @@ def zoo_list(ctx, as_json):
             "id": n.id, "title": n.title, "layers": n.describe_layers(), "params": n.params,
             "lr": n.train.lr, "momentum": n.train.momentum, "epochs": n.train.epochs,
             "batch_size": n.train.batch_size,
-            "report_best_accuracy": z.report_best_accuracy(n.id),
+            "preprocess": n.preprocess,
+            "original_best_accuracy": z.original_best_accuracy(n.id),
         })
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    header = ("id", "params", "lr", "momentum", "epochs", "report best", "title / layers")
+    header = ("id", "params", "lr", "momentum", "epochs", "original best", "title / layers")
     table = [header] + [
         (r["id"], f"{r['params']:,}", f"{r['lr']:g}", f"{r['momentum']:g}", str(r["epochs"]),
-         _percent(r["report_best_accuracy"]), r["title"]) for r in rows
+         _percent(r["original_best_accuracy"]), r["title"]) for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     for index, row in enumerate(table):
@@ -205,15 +206,16 @@ def zoo_list(ctx, as_json):
         click.echo("  ".join(cells).rstrip())
         if index:
             click.echo(" " * (sum(widths) + 2 * len(widths)) + rows[index - 1]["layers"])
-    click.echo(f"\n{len(rows)} networks from {z.path}. Report best: the best test accuracy the "
-               "report states.")
+    click.echo(f"\n{len(rows)} networks from {z.path}. Settings: the headline experiment's, as "
+               "the original notebooks ran it. Original best: the best final test accuracy the "
+               "notebooks reached with the network.")
 
 
 @zoo.command("show")
 @click.argument("network", type=NETWORK)
 @click.pass_context
 def zoo_show(ctx, network):
-    """Show a network: layers, training defaults, the report's experiments, model.summary().
+    """Show a network: layers, training defaults, the report's experiments as run, model.summary().
 
     \b
     Example:
@@ -231,12 +233,18 @@ def zoo_show(ctx, network):
         click.echo(f"    {layer.name:<9} {layer.describe():<22} -> {layer.output_shape}  "
                    f"params {layer.params:,}")
     experiments = z.experiments_of(network.id)
-    click.echo(f"  the report's experiments ({len(experiments)}):")
+    click.echo(f"  the report's experiments as the notebooks ran them ({len(experiments)}):")
     for e in experiments:
-        stated = _percent(e.report.test_accuracy)
+        original = _percent(e.original.test_accuracy if e.original else None)
         click.echo(f"    {e.id:<16} lr={e.train.lr:g} momentum={e.train.momentum:g} "
-                   f"epochs={e.train.epochs}  report accuracy {stated}"
-                   + (f'  "{e.report.words}"' if e.report.words else ""))
+                   f"epochs={e.train.epochs}  original accuracy {original}")
+        text = e.report_text
+        differs = [f"{key}={getattr(text, key):g}" for key in ("lr", "momentum", "epochs")
+                   if getattr(text, key) is not None]
+        if differs:
+            click.echo(f"      the report's text says {', '.join(differs)}")
+        if text.words:
+            click.echo(f'      report: "{text.words}"')
     from keras_cifar.builder import build_model
     from keras_cifar.inspect import summary_text
 
@@ -568,7 +576,8 @@ def _minutes(seconds: float) -> str:
 @data_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("report"), show_default=True,
               help="Output directory: runs/<experiment-id>/ and RESULTS.md, results.csv, figures.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
+@click.option("--seeds", "seeds_text", default="0-2", show_default=True, metavar="LIST",
+              help="Seeds: each experiment runs once per seed, e.g. 0-2, 0,3,5 or 0.")
 @click.option("--init", type=click.Choice(["torch", "keras"]), default=None,
               help="Weight initialisation (default: each network's, torch in the zoo).")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
@@ -583,22 +592,28 @@ def _minutes(seconds: float) -> str:
 @executor_options
 @click.pass_context
 def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_dir, no_cache, out,
-              seed, init, limit, list_, dry_run, report_only, publish, executor, workers, address):
-    """Run the report's experiments and compare with its numbers.
+              seeds_text, init, limit, list_, dry_run, report_only, publish, executor, workers,
+              address):
+    """Run the report's experiments, as its notebooks ran them, and compare with their numbers.
 
-    Each experiment is an ordinary run directory under OUT/runs/; finished ones are skipped and
-    an interrupted one resumes, so a reproduction can be spread over several sittings.
+    Each experiment and seed is an ordinary run directory under OUT/runs/ (`<id>` for seed 0,
+    `<id>-s<seed>`); finished ones are skipped and an interrupted one resumes, so a
+    reproduction can be spread over several sittings.
 
     \b
     Examples:
       keras-cifar reproduce --list
-      keras-cifar reproduce --all --data-dir ~/data/cifar10
-      keras-cifar reproduce lenet5-lr0.01 cnn3 --data-dir ~/data/cifar10
+      keras-cifar reproduce --all --seeds 0-2 --workers 2 --data-dir ~/data/cifar10
+      keras-cifar reproduce lenet5-lr0.01 cnn3 --seeds 0 --data-dir ~/data/cifar10
       keras-cifar reproduce --report-only --out figures
     """
     from keras_cifar import reproduce as rep
 
     z = _zoo(ctx)
+    try:
+        seeds = rep.parse_seeds(seeds_text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--seeds") from None
     if report_only or publish:
         path = rep.publish(z, out, publish) if publish else rep.write_report(z, out)
         click.echo(f"Wrote {path}")
@@ -611,24 +626,25 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
         except ValueError as e:
             raise _usage_error(e) from None
     if list_ or dry_run:
-        statuses = rep.experiment_status(z, chosen, out, seed=seed)
-        click.echo(f"{'experiment':<16}{'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
+        statuses = rep.experiment_status(z, chosen, out, seeds)
+        click.echo(f"{'experiment':<16}{'seed':>5} {'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
                    f"{'status':<12}{'time left':>10}")
         for st in statuses:
             e = st.experiment
             state = st.state if st.state != "partial" else f"partial {st.epochs_done}/{e.train.epochs}"
-            click.echo(f"{e.id:<16}{e.network:<14}{e.train.lr:>7g}{e.train.momentum:>6g}"
-                       f"{e.train.epochs:>7}  {state:<12}{_minutes(st.estimate_seconds):>10}")
+            click.echo(f"{e.id:<16}{st.seed:>5} {e.network:<14}{e.train.lr:>7g}"
+                       f"{e.train.momentum:>6g}{e.train.epochs:>7}  {state:<12}"
+                       f"{_minutes(st.estimate_seconds):>10}")
         left = [st for st in statuses if st.state != "done"]
         total = sum(st.estimate_seconds for st in left)
         verb = "Would run" if dry_run else "To run:"
-        click.echo(f"{verb} {len(left)} of {len(statuses)} experiments, about {_minutes(total)} "
+        click.echo(f"{verb} {len(left)} of {len(statuses)} runs, about {_minutes(total)} "
                    f"(estimated from finished epochs here, else from a 2-core CPU), into {out}.")
         return
     data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
     if not data_spec.load().is_cifar10:  # fails fast on bad data, and warms the decode cache
         click.echo("Note: reproducing on synthetic data, not CIFAR-10.", err=True)
-    path = rep.reproduce(z, chosen, data_spec, out, seed=seed, init=init, limit=limit,
+    path = rep.reproduce(z, chosen, data_spec, out, seeds=seeds, init=init, limit=limit,
                          executor=executor, workers=workers, address=address,
                          on_start=_announce(executor, workers))
     click.echo(f"Wrote {path}")

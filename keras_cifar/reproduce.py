@@ -82,11 +82,34 @@ def select_experiments(zoo: Zoo, ids: Iterable[str] = (), network: str | None = 
     return [e for e in zoo.experiments.values() if e.id in chosen]
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """Parses a seed list such as `0-2`, `0,3,5` or `0-2,7` into sorted unique seeds.
+
+    Raises:
+        ValueError: anything that is not such a list of integers in [0, 2**32 - 1].
+    """
+    seeds = set()
+    for part in str(text).split(","):
+        low, sep, high = part.strip().partition("-")
+        try:
+            first = int(low)
+            last = int(high) if sep else first
+        except ValueError:
+            raise ValueError("Seeds must be integers, ranges or both, e.g. 0-2 or 0,3,5. "
+                             f"Received: seeds={text!r}") from None
+        if not 0 <= first <= last <= 2**32 - 1:
+            raise ValueError("Seeds must be in [0, 2**32 - 1], each range low-high with low <= "
+                             f"high. Received: seeds={text!r}")
+        seeds.update(range(first, last + 1))
+    return tuple(sorted(seeds))
+
+
 @dataclass(frozen=True)
 class ExperimentStatus:
-    """Where an experiment stands in an output directory."""
+    """Where one seed of an experiment stands in an output directory."""
 
     experiment: ExperimentSpec
+    seed: int
     run_dir: Path
     state: str  # "done", "partial" or "not started"
     epochs_done: int
@@ -115,55 +138,60 @@ def epoch_seconds(out_dir: Path, network: str) -> float:
 
 
 def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
-                      seed: int = 0) -> list[ExperimentStatus]:
-    """Returns each experiment's state (done / partial / not started) and time left."""
+                      seeds: Iterable[int] = (0,)) -> list[ExperimentStatus]:
+    """Returns the state (done / partial / not started) and time left of each experiment and
+    seed, seed by seed, experiments in the given order within a seed."""
     out_dir = Path(out_dir)
+    experiments = list(experiments)
     seconds_per_epoch = {}  # each network's finished histories read once, not per experiment
     result = []
-    for e in experiments:
-        run_dir = experiment_run_dir(out_dir, e.id, seed)
-        status = runs.run_status(run_dir)
-        done = _epochs_done(run_dir)
-        state = ("done" if status == runs.STATUS_FINISHED
-                 else "partial" if status != "not started" else "not started")
-        left = 0 if state == "done" else max(e.train.epochs - done, 0)
-        if left and e.network not in seconds_per_epoch:
-            seconds_per_epoch[e.network] = epoch_seconds(out_dir, e.network)
-        result.append(ExperimentStatus(e, run_dir, state, done,
-                                       left * seconds_per_epoch.get(e.network, 0.0)))
+    for seed in seeds:
+        for e in experiments:
+            run_dir = experiment_run_dir(out_dir, e.id, seed)
+            status = runs.run_status(run_dir)
+            done = _epochs_done(run_dir)
+            state = ("done" if status == runs.STATUS_FINISHED
+                     else "partial" if status != "not started" else "not started")
+            left = 0 if state == "done" else max(e.train.epochs - done, 0)
+            if left and e.network not in seconds_per_epoch:
+                seconds_per_epoch[e.network] = epoch_seconds(out_dir, e.network)
+            result.append(ExperimentStatus(e, seed, run_dir, state, done,
+                                           left * seconds_per_epoch.get(e.network, 0.0)))
     return result
 
 
-def longest_first(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
-                  seed: int = 0) -> list[ExperimentSpec]:
-    """The experiments ordered by estimated time left, longest first (ties keep their order).
+def longest_first(statuses: Iterable[ExperimentStatus]) -> list[ExperimentStatus]:
+    """Orders runs seed by seed and, within a seed, by estimated time left, longest first
+    (ties keep their order).
 
     Concurrent workers take the next job as they come free, so handing out the long ones first
-    leaves only short ones for the end, instead of one worker running the reproduction's last
-    long experiment alone on its share of the cores while the others idle.
+    leaves only short ones for the end, instead of one worker running the last long experiment
+    alone on its share of the cores while the others idle. Seed by seed, so that an
+    interrupted reproduction has whole seeds finished rather than a bit of each.
     """
-    statuses = experiment_status(zoo, experiments, out_dir, seed)
-    return [st.experiment for st in sorted(statuses, key=lambda st: -st.estimate_seconds)]
+    return sorted(statuses, key=lambda st: (st.seed, -st.estimate_seconds))
 
 
-def experiment_jobs(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_dir, *,
-                    seed: int = 0, init: str | None = None, limit: int | None = None) -> list:
-    """Returns one `executors.Job` per experiment, its run directory under `out_dir`."""
+def experiment_jobs(zoo: Zoo, statuses: Iterable[ExperimentStatus], data_spec, out_dir, *,
+                    init: str | None = None, limit: int | None = None) -> list:
+    """Returns one `executors.Job` per experiment and seed, its run directory under `out_dir`."""
     from keras_cifar.executors import Job, prepare_shared_dir
     from keras_cifar.zoo import BUILTIN_ZOO_PATH
 
     marker = prepare_shared_dir(out_dir)
     zoo_path = None if Path(zoo.path).resolve() == BUILTIN_ZOO_PATH.resolve() else str(zoo.path)
-    return [
-        Job(network=e.network, lr=e.train.lr, momentum=e.train.momentum, epochs=e.train.epochs,
-            batch_size=e.train.batch_size, run_dir=str(experiment_run_dir(out_dir, e.id, seed)),
-            data=data_spec, zoo_path=zoo_path, seed=seed, init=init, limit=limit, marker=marker)
-        for e in experiments
-    ]
+    jobs = []
+    for st in statuses:
+        t = st.experiment.train
+        jobs.append(Job(network=st.experiment.network, lr=t.lr, momentum=t.momentum,
+                        epochs=t.epochs, batch_size=t.batch_size, run_dir=str(st.run_dir),
+                        data=data_spec, zoo_path=zoo_path, seed=st.seed, init=init, limit=limit,
+                        marker=marker))
+    return jobs
 
 
 def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_dir, *,
-              seed: int = 0, init: str | None = None, limit: int | None = None,
+              seeds: Iterable[int] = (0,), init: str | None = None, limit: int | None = None,
               executor: str = "local", workers: int = 1, address: str | None = None,
               on_start: Callable | None = None) -> Path:
     """Runs experiments (finished ones are skipped, interrupted ones resume), then the report.
@@ -173,9 +201,11 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
         experiments: what to run, e.g. from `select_experiments`.
         data_spec: an `executors.DataSpec`; each worker loads the data itself.
         out_dir: where runs/<experiment-id>/, RESULTS.md, results.csv and the figures go.
-        seed, init, limit: as for `train_run`.
+        seeds: each experiment runs once per seed (`runs/<id>` for seed 0, `runs/<id>-s<seed>`).
+        init, limit: as for `train_run`.
         executor, workers, address: where the runs happen (see `executors.run_jobs`); with
-            more than one at a time, the experiments go out longest first (`longest_first`).
+            more than one at a time, each seed's experiments go out longest first
+            (`longest_first`).
         on_start: called with (job, index, total) as each experiment is handed out.
 
     Returns:
@@ -183,9 +213,10 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
     """
     from keras_cifar.executors import run_jobs
 
+    statuses = experiment_status(zoo, experiments, out_dir, seeds)
     if executor != "local" or workers > 1:
-        experiments = longest_first(zoo, experiments, out_dir, seed)
-    jobs = experiment_jobs(zoo, experiments, data_spec, out_dir, seed=seed, init=init, limit=limit)
+        statuses = longest_first(statuses)
+    jobs = experiment_jobs(zoo, statuses, data_spec, out_dir, init=init, limit=limit)
     run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
     return write_report(zoo, out_dir)
 
@@ -219,11 +250,13 @@ def results_rows(zoo: Zoo, out_dir) -> list[dict]:
         ours = history[-1]["val_accuracy"]
         rows.append({
             "id": e.id, "network": e.network, "lr": e.train.lr, "momentum": e.train.momentum,
-            "epochs": e.train.epochs, "report_accuracy": e.report.test_accuracy,
-            "report_loss": e.report.test_loss, "our_accuracy": ours,
+            "epochs": e.train.epochs,
+            "report_accuracy": e.original.test_accuracy if e.original else None,
+            "report_loss": e.original.test_loss if e.original else None, "our_accuracy": ours,
             "our_best_accuracy": max(r["val_accuracy"] for r in history),
             "our_loss": history[-1]["val_loss"],
-            "difference": None if e.report.test_accuracy is None else ours - e.report.test_accuracy,
+            "difference": None if e.original is None or e.original.test_accuracy is None
+            else ours - e.original.test_accuracy,
             "seconds": metrics.get("seconds", sum(r.get("seconds", 0) for r in history)),
             "other_seeds": other_seed_accuracies(out_dir, e.id),
         })

@@ -24,6 +24,7 @@ from keras_cifar import runs
 from keras_cifar.builder import build_model
 from keras_cifar.data import CifarData, eval_pipeline, limit_data, train_pipeline
 from keras_cifar.inspect import parameter_dump, summary_text
+from keras_cifar.notebook_loss import NotebookLoss, notebook_scale_loss
 from keras_cifar.zoo import INITS, NetworkSpec
 
 
@@ -253,9 +254,11 @@ def steps_per_execution(steps_per_epoch: int, most: int = 32) -> int:
 
 def evaluate_model(model, images: np.ndarray, labels: np.ndarray,
                    batch_size: int | None = None) -> dict:
-    """Returns test loss (mean cross-entropy), accuracy, per-class accuracy and confusion matrix.
+    """Returns test loss, accuracy, per-class accuracy and confusion matrix.
 
-    One pass of predictions; the loss is computed from the logits in float64.
+    One pass of predictions; the losses are computed from the logits in float64: `test_loss`
+    is the mean cross-entropy, `test_loss_notebook` the same losses on the original notebooks'
+    scale (see `keras_cifar.notebook_loss`).
     """
     batch_size = batch_size or EVAL_BATCH_SIZE
     logits = model.predict(eval_pipeline(images, labels, batch_size), verbose=0).astype(np.float64)
@@ -266,8 +269,10 @@ def evaluate_model(model, images: np.ndarray, labels: np.ndarray,
     confusion = np.zeros((10, 10), dtype=np.int64)
     np.add.at(confusion, (labels, predictions), 1)
     per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    losses = -log_probs[np.arange(len(labels)), labels]
     return {
-        "test_loss": float(-log_probs[np.arange(len(labels)), labels].mean()),
+        "test_loss": float(losses.mean()),
+        "test_loss_notebook": notebook_scale_loss(losses),
         "test_accuracy": float((predictions == labels).mean()),
         "per_class_accuracy": [round(float(a), 6) for a in per_class],
         "confusion_matrix": confusion.tolist(),
@@ -307,7 +312,8 @@ def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_ep
             model.compile(
                 optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"],
+                # NotebookLoss: the original's loss scale, from the passes fit already runs.
+                metrics=["accuracy", NotebookLoss()],
                 steps_per_execution=speed["steps_per_execution"],
                 jit_compile=speed["xla"],
             )

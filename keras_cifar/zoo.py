@@ -157,22 +157,59 @@ class NetworkSpec:
 
 
 @dataclass(frozen=True)
-class ReportClaim:
-    """What the report states for an experiment, in its own words."""
+class OriginalResult:
+    """An experiment's final numbers as its original notebook printed them.
+
+    Attributes:
+        test_accuracy: the last epoch's test accuracy, a fraction.
+        test_loss: the last epoch's test loss on the notebook's scale (the sum of the test
+            batches' mean cross-entropy divided by the number of test images; see
+            `keras_cifar.notebook_loss`).
+        repository, commit, notebook: where the number was read.
+    """
 
     test_accuracy: float | None
     test_loss: float | None
-    words: str | None
+    repository: str | None = None
+    commit: str | None = None
+    notebook: str | None = None
+
+    @property
+    def source(self) -> str:
+        """`repository@commit:notebook`, shortened for tables."""
+        return f"{self.repository}@{(self.commit or '')[:7]}:{self.notebook}"
+
+
+@dataclass(frozen=True)
+class ReportText:
+    """What the report's text says of an experiment: its words, the numbers it quotes, and any
+    setting it states differently from what the notebooks ran (None where it agrees)."""
+
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    words: str | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    epochs: int | None = None
 
 
 @dataclass(frozen=True)
 class ExperimentSpec:
-    """One experiment of the report: a network trained with given SGD settings."""
+    """One experiment of the report, with the settings its original notebook ran.
+
+    Attributes:
+        id: the experiment's name (`cnn3`, `lenet5-lr0.01`).
+        network: the id of the network it trains.
+        train: the SGD settings as run.
+        original: the notebook's final numbers, or None for experiments of a user's own zoo.
+        report_text: what the report's text says of it.
+    """
 
     id: str
     network: str
     train: TrainSettings
-    report: ReportClaim
+    original: OriginalResult | None = None
+    report_text: ReportText = ReportText()
 
 
 @dataclass(frozen=True)
@@ -207,14 +244,15 @@ class Zoo:
         """Returns the experiments that train `network_id`, in file order."""
         return [e for e in self.experiments.values() if e.network == network_id]
 
-    def report_best_accuracy(self, network_id: str) -> float | None:
-        """Returns the best test accuracy the report states for the network, or None."""
-        stated = [
-            e.report.test_accuracy
+    def original_best_accuracy(self, network_id: str) -> float | None:
+        """Returns the best final test accuracy the original notebooks reached with the network
+        over its experiments, or None when none is recorded."""
+        known = [
+            e.original.test_accuracy
             for e in self.experiments_of(network_id)
-            if e.report.test_accuracy is not None
+            if e.original is not None and e.original.test_accuracy is not None
         ]
-        return max(stated) if stated else None
+        return max(known) if known else None
 
 
 def nearest(name: str, known: list[str]) -> str | None:
@@ -512,12 +550,70 @@ def _resolve_layer(kind: str, o: dict, shape: tuple[int, ...], where: _Where, ke
     return fields, out
 
 
+def _optional_number(raw: dict, key: str, where: _Where, key_prefix: str, *, low: float,
+                     high: float, high_inclusive: bool, expected: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    return _number(value, f"{key_prefix}{key}", where, low, high, low_inclusive=True,
+                   high_inclusive=high_inclusive, expected=expected)
+
+
+def _optional_string(raw: dict, key: str, where: _Where, key_prefix: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise where.error(f"{key_prefix}{key}", "a string or null", value)
+    return value
+
+
+def _parse_original(raw: Any, where: _Where) -> OriginalResult | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise where.error("original", "an object with test_accuracy, test_loss, repository, "
+                          "commit, notebook", raw)
+    _check_keys(raw, {"test_accuracy", "test_loss", "repository", "commit", "notebook"}, where,
+                "original.")
+    return OriginalResult(
+        test_accuracy=_optional_number(raw, "test_accuracy", where, "original.", low=0, high=1,
+                                       high_inclusive=True, expected="a fraction in [0, 1] or null"),
+        test_loss=_optional_number(raw, "test_loss", where, "original.", low=0, high=math.inf,
+                                   high_inclusive=False, expected="a non-negative number or null"),
+        **{key: _optional_string(raw, key, where, "original.")
+           for key in ("repository", "commit", "notebook")},
+    )
+
+
+def _parse_report_text(raw: Any, where: _Where) -> ReportText:
+    if raw is None:
+        return ReportText()
+    if not isinstance(raw, dict):
+        raise where.error("report_text", "an object with words, test_accuracy, test_loss and "
+                          "the settings the text states (lr, momentum, epochs)", raw)
+    _check_keys(raw, {"test_accuracy", "test_loss", "words", *_TRAIN_KEYS} - {"batch_size"},
+                where, "report_text.")
+    prefix = "report_text."
+    epochs = raw.get("epochs")
+    return ReportText(
+        test_accuracy=_optional_number(raw, "test_accuracy", where, prefix, low=0, high=1,
+                                       high_inclusive=True, expected="a fraction in [0, 1] or null"),
+        test_loss=_optional_number(raw, "test_loss", where, prefix, low=0, high=math.inf,
+                                   high_inclusive=False, expected="a non-negative number or null"),
+        words=_optional_string(raw, "words", where, prefix),
+        lr=_optional_number(raw, "lr", where, prefix, low=0, high=math.inf, high_inclusive=False,
+                            expected="a learning rate > 0 or null"),
+        momentum=_optional_number(raw, "momentum", where, prefix, low=0, high=1,
+                                  high_inclusive=False, expected="a momentum in [0, 1) or null"),
+        epochs=None if epochs is None else _positive_int(epochs, f"{prefix}epochs", where),
+    )
+
+
 def _parse_experiment(entry: Any, index: int, path: Path, networks: dict) -> ExperimentSpec:
     entry_id = _entry_id(entry, index)
     where = _Where(path, "experiment", entry_id)
     if not isinstance(entry, dict):
         raise ZooError(f"{path}: experiment entry {index} must be an object. Received: {entry!r}")
-    _check_keys(entry, {"id", "network", "report", *_TRAIN_KEYS}, where)
+    _check_keys(entry, {"id", "network", "original", "report_text", *_TRAIN_KEYS}, where)
     if not isinstance(entry.get("id"), str) or not entry["id"].strip():
         raise where.error("id", "a non-empty string", entry.get("id"))
     network = entry.get("network")
@@ -527,24 +623,10 @@ def _parse_experiment(entry: Any, index: int, path: Path, networks: dict) -> Exp
         raise where.error("network", f"the id of a network in this zoo{hint}: "
                           f"{', '.join(networks)}", network)
     train = parse_train_settings({k: entry[k] for k in _TRAIN_KEYS if k in entry}, where, "")
-    raw_report = entry.get("report", {})
-    if not isinstance(raw_report, dict):
-        raise where.error("report", "an object with test_accuracy, test_loss, words", raw_report)
-    _check_keys(raw_report, {"test_accuracy", "test_loss", "words"}, where, "report.")
-    accuracy = raw_report.get("test_accuracy")
-    if accuracy is not None:
-        _number(accuracy, "report.test_accuracy", where, 0, 1, low_inclusive=True,
-                high_inclusive=True, expected="a fraction in [0, 1] or null")
-    loss = raw_report.get("test_loss")
-    if loss is not None:
-        _number(loss, "report.test_loss", where, 0, math.inf, low_inclusive=True,
-                high_inclusive=False, expected="a non-negative number or null")
-    words = raw_report.get("words")
-    if words is not None and not isinstance(words, str):
-        raise where.error("report.words", "a string or null", words)
     return ExperimentSpec(
         id=entry["id"], network=network, train=train,
-        report=ReportClaim(test_accuracy=accuracy, test_loss=loss, words=words),
+        original=_parse_original(entry.get("original"), where),
+        report_text=_parse_report_text(entry.get("report_text"), where),
     )
 
 

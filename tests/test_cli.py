@@ -33,13 +33,16 @@ def test_every_command_has_help_with_an_example(runner, command, flag):
     assert "keras-cifar " in result.output.split("Usage:", 1)[1]  # an example line
 
 
-def test_zoo_list_prints_every_network_with_report_counts(runner, zoo):
+def test_zoo_list_prints_every_network_with_the_originals_numbers(runner, zoo):
     result = runner.invoke(cli, ["zoo", "list"])
     assert result.exit_code == 0
     for network_id, params in [("mlp-baseline", "1,969,930"), ("cnn3", "2,703,242"),
                                ("lenet5", "729,322")]:
         assert network_id in result.output and params in result.output
-    assert "48.5%" in result.output and "75.0%" in result.output
+    assert "original best" in result.output
+    assert "53.9%" in result.output and "74.2%" in result.output  # MLP baseline, CNN 3
+    cnn3_line = next(line for line in result.output.splitlines() if line.startswith("cnn3 "))
+    assert cnn3_line.split()[2:5] == ["0.01", "0.9", "20"]  # lr 0.01 as run, not the text's 0.1
 
 
 def test_zoo_list_json(runner):
@@ -53,7 +56,8 @@ def test_zoo_list_json(runner):
 def test_zoo_show(runner):
     result = runner.invoke(cli, ["zoo", "show", "lenet5"])
     assert result.exit_code == 0, result.output
-    assert "lenet5-lr0.01" in result.output and "67.3%" in result.output
+    assert "lenet5-lr0.01" in result.output and "original accuracy 67.2%" in result.output
+    assert "the report's text says lr=0.1" in result.output  # lenet5-m0.2 and m0.5 ran 0.01
     assert "Total params: 729,322" in result.output
     assert "(6, 6, 32)" in result.output
 

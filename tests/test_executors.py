@@ -35,7 +35,7 @@ def table(out):
 
 
 def reproduce(runner, zoo_file, out, *extra):
-    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--all", "--data", "synthetic",
+    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--all", "--seeds", "0", "--data", "synthetic",
                                  "--limit", "200", "--out", str(out), *extra])
     assert result.exit_code == 0, result.output
     return table(out)
@@ -81,7 +81,8 @@ def test_ray_retries_a_killed_task_and_it_resumes(tmp_path, ray_cluster, zoo_fil
     out = tmp_path / "out"
     zoo = load_zoo(zoo_file)
     experiment = zoo.experiment("tiny-b")
-    jobs = rep.experiment_jobs(zoo, [experiment], DataSpec("synthetic"), out)
+    (status,) = rep.experiment_status(zoo, [experiment], out)
+    jobs = rep.experiment_jobs(zoo, [status], DataSpec("synthetic"), out)
     jobs = [Job(**{**jobs[0].__dict__, "epochs": 25})]
     run_dir = out / "runs" / "tiny-b"
     killed = []
@@ -112,7 +113,7 @@ def test_ray_retries_a_killed_task_and_it_resumes(tmp_path, ray_cluster, zoo_fil
 
 def test_ray_missing_says_how_to_install(runner, zoo_file, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
-    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--all", "--data", "synthetic",
+    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--all", "--seeds", "0", "--data", "synthetic",
                                  "--limit", "100", "--out", str(tmp_path), "--executor", "ray"])
     assert result.exit_code == 2
     assert "pip install 'keras-cifar[ray]'" in result.output

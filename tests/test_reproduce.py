@@ -16,9 +16,10 @@ TEST_ZOO = {
         {"kind": "dense", "units": 10}], "train": {"lr": 0.01, "momentum": 0.9, "epochs": 2}}],
     "experiments": [
         {"id": "tiny-a", "network": "tiny", "lr": 0.01, "momentum": 0.9, "epochs": 2,
-         "report": {"test_accuracy": 0.5, "test_loss": 0.02, "words": "half"}},
+         "original": {"test_accuracy": 0.5, "test_loss": 0.02},
+         "report_text": {"lr": 0.1, "words": "half"}},
         {"id": "tiny-b", "network": "tiny", "lr": 0.02, "momentum": 0, "epochs": 3,
-         "report": {"test_accuracy": None, "test_loss": None, "words": None}},
+},
     ],
 }
 
@@ -31,7 +32,7 @@ def zoo_file(tmp_path):
 
 
 def invoke(runner, zoo_file, *args):
-    return runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", *args])
+    return runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--seeds", "0", *args])
 
 
 def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
@@ -120,8 +121,9 @@ def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path,
     partial.mkdir(parents=True)
     runs.atomic_write_json(partial / runs.CONFIG, {"status": runs.STATUS_INTERRUPTED})
     (partial / runs.HISTORY).write_text("epoch,loss,seconds\n0,2.3,1.0\n1,2.2,1.0\n")
-    assert [e.id for e in rep.longest_first(zoo, zoo.experiments.values(), tmp_path)] == [
-        "tiny-a", "tiny-b"]
+    statuses = rep.experiment_status(zoo, zoo.experiments.values(), tmp_path, seeds=(0, 1))
+    assert [(st.experiment.id, st.seed) for st in rep.longest_first(statuses)] == [
+        ("tiny-a", 0), ("tiny-b", 0), ("tiny-b", 1), ("tiny-a", 1)]
 
 
 def test_report_only_regenerates_the_published_results(runner, zoo_file, tmp_path):
