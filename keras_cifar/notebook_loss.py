@@ -5,16 +5,14 @@ batches of 64 in order: each example of a full batch weighs 1/64, each of the la
 batch 1/(its size), and the sum is divided by the number of examples N. That is about the
 plain mean cross-entropy / 64, but not exactly (the last test batch holds 16 images).
 
-`notebook_scale_loss` computes it from an array of per-example losses; `NotebookLoss` is a
-Keras metric that accumulates it during the passes Keras already runs (training and
-validation), so it costs no extra pass over the data.
+`notebook_scale_loss` computes it from an array of per-example losses (no TensorFlow needed,
+so the PyTorch reference uses it too); `keras_cifar.metrics.NotebookLoss` accumulates it
+during the passes Keras already runs (training and validation), so it costs no extra pass.
 """
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import ops
 
 NOTEBOOK_BATCH_SIZE = 64  # the notebooks' DataLoader batch size, for training and test
 
@@ -40,50 +38,3 @@ def notebook_scale_loss(per_example_losses, batch_size: int = NOTEBOOK_BATCH_SIZ
     starts = np.arange(0, losses.size, batch_size)
     batch_means = np.add.reduceat(losses, starts) / np.diff(np.append(starts, losses.size))
     return float(batch_means.sum() / losses.size)
-
-
-@keras.saving.register_keras_serializable(package="keras_cifar")
-class NotebookLoss(keras.metrics.Metric):
-    """Keras metric: a pass's cross-entropy (from logits) on the notebook's scale.
-
-    The examples of a pass must arrive in the notebook's order, in batches of any size: the
-    metric numbers them as they come and groups them into the notebook's batches itself. It
-    keeps three numbers: the examples seen, the sum of their losses, and the loss sum of the
-    trailing group that is not (yet) a full notebook batch.
-    """
-
-    def __init__(self, batch_size: int = NOTEBOOK_BATCH_SIZE, name: str = "notebook_loss",
-                 **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.batch_size = int(batch_size)
-        # float64: counts and sums stay exact over 50,000 examples, where float32 would round.
-        self.seen = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="seen")
-        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float64",
-                                       name="total")
-        self.tail = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="tail")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        losses = ops.cast(ops.sparse_categorical_crossentropy(
-            ops.cast(y_true, "int32"), ops.cast(y_pred, "float32"), from_logits=True), "float64")
-        size = float(self.batch_size)
-        count = ops.shape(losses)[0]
-        start = self.seen
-        end = start + ops.cast(count, "float64")
-        positions = start + ops.cast(ops.arange(count), "float64")
-        tail_start = ops.floor(end / size) * size
-        chunk_tail = ops.sum(ops.where(positions >= tail_start, losses, 0.0))
-        same_group = ops.equal(ops.floor(start / size) * size, tail_start)
-        self.tail.assign(ops.where(same_group, self.tail + chunk_tail, chunk_tail))
-        self.total.assign(self.total + ops.sum(losses))
-        self.seen.assign(end)
-
-    def result(self):
-        size = float(self.batch_size)
-        partial = self.seen - ops.floor(self.seen / size) * size
-        full_groups = (self.total - self.tail) / size
-        last_group = ops.where(partial > 0, self.tail / ops.maximum(partial, 1.0), 0.0)
-        value = (full_groups + last_group) / ops.maximum(self.seen, 1.0)
-        return ops.cast(value, "float32")
-
-    def get_config(self):
-        return {**super().get_config(), "batch_size": self.batch_size}

@@ -78,6 +78,60 @@ def plot_comparison(histories: Sequence[tuple[str, list[dict]]], path: str | os.
     return _save(fig, path)
 
 
+def _seed_band(histories: Sequence[list[dict]], key: str):
+    """(epochs, mean, min, max) of `key` over runs, on the epochs every run has."""
+    length = min(len(rows) for rows in histories)
+    values = np.array([[r.get(key, np.nan) for r in rows[:length]] for rows in histories],
+                      dtype=float)
+    return (np.arange(length) + 1, values.mean(axis=0), values.min(axis=0), values.max(axis=0))
+
+
+def plot_against_original(groups: Sequence[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """Draws test accuracy and test loss (notebook scale) against epoch: ours against the
+    original's, one colour per experiment.
+
+    Args:
+        groups: one dict per experiment: `label`; `ours`, a list of history rows per seed
+            (drawn as the seed mean, with the seeds' min-max as a band); optionally
+            `original`, the original notebook's curve (rows with `test_accuracy`,
+            `test_loss`; dashed) and `reference`, PyTorch histories per seed (dotted).
+        path: the PNG to write.
+        title: the figure's title.
+    """
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, group in enumerate(groups):
+        colour = colours[index % len(colours)]
+        n = len(group["ours"])
+        for ax, key in ((ax_acc, "val_accuracy"), (ax_loss, "val_notebook_loss")):
+            x, mean, low, high = _seed_band(group["ours"], key)
+            ax.plot(x, mean, "-", color=colour, lw=1.6,
+                    label=f"{group['label']}: ours ({n} seed{'s' if n != 1 else ''})")
+            if n > 1:
+                ax.fill_between(x, low, high, color=colour, alpha=0.18, lw=0)
+        if group.get("original"):
+            x = _epochs(group["original"])
+            ax_acc.plot(x, [r["test_accuracy"] for r in group["original"]], "--", color=colour,
+                        lw=1.2, label=f"{group['label']}: original")
+            ax_loss.plot(x, [r["test_loss"] for r in group["original"]], "--", color=colour, lw=1.2)
+        if group.get("reference"):
+            m = len(group["reference"])
+            for ax, key in ((ax_acc, "val_accuracy"), (ax_loss, "val_notebook_loss")):
+                x, mean, _, _ = _seed_band(group["reference"], key)
+                ax.plot(x, mean, ":", color=colour, lw=1.6,
+                        label=f"{group['label']}: PyTorch ({m} seed{'s' if m != 1 else ''})"
+                        if ax is ax_acc else None)
+    ax_acc.set_ylabel("test accuracy")
+    ax_loss.set_ylabel("test loss (notebook scale, ~ mean CE / 64)")
+    for ax in (ax_acc, ax_loss):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
 def first_layer_kernels(model) -> tuple[str, np.ndarray]:
     """Returns (kind, tiles): the first weighted layer's kernels as RGB images.
 
@@ -181,10 +235,9 @@ def draw_run(run_dir: str | os.PathLike) -> list[Path]:
     title = run_title(config)
     written = [plot_curves(runs.read_history(run_dir), run_dir / runs.CURVES, title)]
     if (run_dir / runs.MODEL).exists():
-        import keras
+        from keras_cifar.serve import load_model_file
 
-        model = keras.saving.load_model(run_dir / runs.MODEL)
-        written.append(plot_kernels(model, run_dir / runs.KERNELS))
+        written.append(plot_kernels(load_model_file(run_dir / runs.MODEL), run_dir / runs.KERNELS))
     if (run_dir / runs.METRICS).exists():
         metrics = runs.read_metrics(run_dir)
         written.append(plot_confusion(metrics["confusion_matrix"], metrics["class_names"],

@@ -3,45 +3,39 @@
 Each experiment of the zoo is one run directory, `OUT/runs/<experiment-id>` (seed 0) or
 `OUT/runs/<experiment-id>-s<seed>`, trained by `train_run` with `resume=True`, so finished runs are
 skipped and an interrupted one continues. `write_report` turns the run directories into
-RESULTS.md, results.csv and the report's comparison figures; it needs only config.json,
-history.csv and metrics.json, so it also works on a published `figures/` folder, which has
-the same layout.
+RESULTS.md, results.csv (`keras_cifar.results`) and the figures, ours against the original
+notebooks' curves; it needs only config.json, history.csv and metrics.json, so it also works
+on a published `figures/` folder, which has the same layout.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from keras_cifar import runs
+from keras_cifar import results, runs
+from keras_cifar.results import RESULTS_COLUMNS, RUNS_SUBDIR, results_rows, run_dir_name
 from keras_cifar.zoo import ExperimentSpec, Zoo
 
 RESULTS_MD = "RESULTS.md"
 RESULTS_CSV = "results.csv"
 NOTES_MD = "NOTES.md"
-RESULTS_COLUMNS = ("id", "network", "lr", "momentum", "epochs", "report_accuracy", "report_loss",
-                   "our_accuracy", "our_best_accuracy", "our_loss", "difference", "seconds")
-RUNS_SUBDIR = "runs"  # OUT/runs/<experiment-id>/, the report files in OUT/
-REPORT_BATCH_SIZE = 64  # the report's losses are mean cross-entropy / batch size
+CURVES_SUBDIR = "curves"  # OUT/curves/<experiment-id>.png: each experiment against the original
 
 # The report's comparisons: (file stem, title, experiment ids). Groups whose experiments are not
 # all in the zoo are skipped, so a user's zoo gets the figures it can have.
 COMPARISONS = (
-    ("mlp-learning-rates", "MLP baseline: learning rates (momentum 0, 40 epochs)",
+    ("mlp-learning-rates", "MLP baseline: learning rates",
      ("mlp-lr0.001", "mlp-lr0.005", "mlp-lr0.1")),
-    ("mlp-momenta", "MLP baseline: momenta (lr 0.005)", ("mlp-lr0.005", "mlp-m0.2", "mlp-m0.5")),
-    ("mlp-widths", "MLP 1 (512-512-512) vs MLP 2 (256-256-256), lr 0.005, momentum 0.9",
-     ("mlp1", "mlp2")),
-    ("lenet5-learning-rates", "LeNet-5: learning rates (momentum 0, 40 epochs)",
+    ("mlp-momenta", "MLP baseline: momenta", ("mlp-lr0.005", "mlp-m0.2", "mlp-m0.5")),
+    ("mlp-widths", "MLP 1 (512-512-512) vs MLP 2 (256-256-256)", ("mlp1", "mlp2")),
+    ("lenet5-learning-rates", "LeNet-5: learning rates",
      ("lenet5-lr0.001", "lenet5-lr0.01", "lenet5-lr0.1")),
-    ("lenet5-momenta", "LeNet-5: momenta (lr 0.1, 40 epochs)",
-     ("lenet5-lr0.1", "lenet5-m0.2", "lenet5-m0.5")),
-    ("cnn-widths", "CNN 1 vs 2 vs 3 (lr 0.1, momentum 0.9, 20 epochs)", ("cnn1", "cnn2", "cnn3")),
+    ("lenet5-momenta", "LeNet-5: momenta", ("lenet5-lr0.01", "lenet5-m0.2", "lenet5-m0.5")),
+    ("cnn-widths", "CNN 1 vs 2 vs 3", ("cnn1", "cnn2", "cnn3")),
 )
 KERNEL_FIGURE_EXPERIMENT = "cnn3"
 PARAMETER_DUMP_EXPERIMENTS = ("mlp2", "cnn3")
@@ -50,11 +44,6 @@ PARAMETER_DUMP_EXPERIMENTS = ("mlp2", "cnn3")
 # run of a network has finished; finished runs in the output directory replace them.
 DEFAULT_EPOCH_SECONDS = {"mlp-baseline": 5.0, "mlp1": 5.0, "mlp2": 3.0, "lenet5": 8.0,
                          "cnn1": 20.0, "cnn2": 35.0, "cnn3": 37.0}
-
-
-def run_dir_name(experiment_id: str, seed: int = 0) -> str:
-    """The run directory of an experiment: its id, plus `-s<seed>` for seeds other than 0."""
-    return experiment_id if seed == 0 else f"{experiment_id}-s{seed}"
 
 
 def experiment_run_dir(out_dir, experiment_id: str, seed: int = 0) -> Path:
@@ -221,168 +210,92 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
     return write_report(zoo, out_dir)
 
 
-def _fraction(value) -> str:
-    return "" if value is None else f"{value:.4f}"
-
-
-def other_seed_accuracies(out_dir, experiment_id: str) -> list[tuple[int, float]]:
-    """Final test accuracies of the experiment's finished runs with seeds other than 0."""
-    found = []
-    for run_dir in sorted((Path(out_dir) / RUNS_SUBDIR).glob(f"{experiment_id}-s*")):
-        seed = run_dir.name[len(experiment_id) + 2:]
-        if seed.isdigit() and runs.run_status(run_dir) == runs.STATUS_FINISHED:
-            found.append((int(seed), runs.read_history(run_dir)[-1]["val_accuracy"]))
-    return sorted(found)
-
-
-def results_rows(zoo: Zoo, out_dir) -> list[dict]:
-    """Returns one row per finished seed-0 experiment run in `out_dir` (zoo order).
-
-    Each row has the RESULTS_COLUMNS plus `other_seeds`: [(seed, final accuracy)] of reruns.
-    """
-    rows = []
-    for e in zoo.experiments.values():
-        run_dir = experiment_run_dir(out_dir, e.id)
-        if runs.run_status(run_dir) != runs.STATUS_FINISHED:
-            continue
-        metrics = runs.read_metrics(run_dir)
-        history = runs.read_history(run_dir)
-        ours = history[-1]["val_accuracy"]
-        rows.append({
-            "id": e.id, "network": e.network, "lr": e.train.lr, "momentum": e.train.momentum,
-            "epochs": e.train.epochs,
-            "report_accuracy": e.original.test_accuracy if e.original else None,
-            "report_loss": e.original.test_loss if e.original else None, "our_accuracy": ours,
-            "our_best_accuracy": max(r["val_accuracy"] for r in history),
-            "our_loss": history[-1]["val_loss"],
-            "difference": None if e.original is None or e.original.test_accuracy is None
-            else ours - e.original.test_accuracy,
-            "seconds": metrics.get("seconds", sum(r.get("seconds", 0) for r in history)),
-            "other_seeds": other_seed_accuracies(out_dir, e.id),
-        })
-    return rows
-
-
-def results_csv(rows: list[dict]) -> str:
-    """The results table as CSV: accuracies as fractions, blanks where the report gives none."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(RESULTS_COLUMNS)
-    for r in rows:
-        writer.writerow([
-            r["id"], r["network"], f"{r['lr']:g}", f"{r['momentum']:g}", r["epochs"],
-            _fraction(r["report_accuracy"]), _fraction(r["report_loss"]),
-            _fraction(r["our_accuracy"]), _fraction(r["our_best_accuracy"]),
-            _fraction(r["our_loss"]), _fraction(r["difference"]), f"{r['seconds']:.0f}",
-        ])
-    return out.getvalue()
-
-
-def _pct(value, signed=False) -> str:
-    if value is None:
-        return ""
-    return f"{value * 100:+.1f}" if signed else f"{value * 100:.1f}"
-
-
-def results_markdown(rows: list[dict], data_note: str, figures: list[str], notes: str = "") -> str:
-    """The results table as Markdown, with both loss scales and the notes a reader needs."""
-    lines = [
-        "# keras-cifar: the report reproduced",
-        "",
-        data_note,
-        "",
-        "Accuracies are test-set percentages. *Ours* is the final epoch's test accuracy; *best* is "
-        "the best epoch's, which is **optimistic** (chosen on the test set). *Diff* is ours minus "
-        "the report's, in points. The report gives its losses as mean cross-entropy divided by "
-        f"the batch size ({REPORT_BATCH_SIZE}); ours is plain mean cross-entropy, shown also "
-        f"divided by {REPORT_BATCH_SIZE} (*ours/64*) on the report's scale.",
-        "",
-        "| experiment | network | lr | momentum | epochs | report acc | ours | best (optimistic) "
-        "| diff | report loss (/64) | our loss | ours/64 | seconds | other seeds |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['id']} | {r['network']} | {r['lr']:g} | {r['momentum']:g} | {r['epochs']} "
-            f"| {_pct(r['report_accuracy'])} | {_pct(r['our_accuracy'])} "
-            f"| {_pct(r['our_best_accuracy'])} | {_pct(r['difference'], signed=True)} "
-            f"| {'' if r['report_loss'] is None else format(r['report_loss'], '.3f')} "
-            f"| {r['our_loss']:.4f} | {r['our_loss'] / REPORT_BATCH_SIZE:.4f} "
-            f"| {r['seconds']:.0f} "
-            f"| {', '.join(f'{_pct(acc)} (seed {seed})' for seed, acc in r['other_seeds'])} |"
-        )
-    total = sum(r["seconds"] for r in rows)
-    lines += ["", f"{len(rows)} experiments, {total / 60:.0f} minutes of training in all."]
-    if notes.strip():
-        lines += ["", notes.strip()]
-    if figures:
-        lines += ["", "## Figures", ""]
-        lines += [f"![{Path(f).stem}]({f})" for f in figures]
-    return "\n".join(lines) + "\n"
-
-
-def data_note(out_dir, rows: list[dict]) -> str:
+def data_note(rows: list[dict]) -> str:
     """Says what data the runs were trained on (from their config.json)."""
     sources = set()
     for r in rows:
-        config = runs.read_config(experiment_run_dir(out_dir, r["id"]))
-        data = config.get("data", {})
-        if not data.get("is_cifar10", True):
-            sources.add("synthetic data (not CIFAR-10)")
-        elif data.get("format") == "image-folder":
-            sources.add("CIFAR-10 from an image-folder copy (the project's is JPEG-re-encoded at "
-                        "quality 75, which costs a little accuracy against the original release)")
-        else:
-            sources.add(f"CIFAR-10 ({data.get('format', '?')})")
-        limit = config.get("identity", {}).get("limit")
-        if limit:
-            sources.add(f"a class-stratified subset of {limit} images per split")
+        for run in r["runs"]:
+            config = runs.read_config(run.run_dir)
+            data = config.get("data", {})
+            if not data.get("is_cifar10", True):
+                sources.add("synthetic data (not CIFAR-10)")
+            elif data.get("format") == "image-folder":
+                sources.add("CIFAR-10 from an image-folder copy (the project's is JPEG-re-encoded "
+                            "at quality 75, which costs a little accuracy against the original "
+                            "release)")
+            else:
+                sources.add(f"CIFAR-10 ({data.get('format', '?')})")
+            limit = config.get("identity", {}).get("limit")
+            if limit:
+                sources.add(f"a class-stratified subset of {limit} images per split")
     return "Data: " + "; ".join(sorted(sources)) + "." if sources else "No finished runs yet."
 
 
+def _comparison_title(zoo: Zoo, title: str, ids: tuple[str, ...]) -> str:
+    """The group's title with the settings its experiments share, as run."""
+    shared = []
+    for key, label in (("lr", "lr"), ("momentum", "momentum"), ("epochs", "epochs")):
+        values = {getattr(zoo.experiment(i).train, key) for i in ids}
+        if len(values) == 1:
+            shared.append(f"{label} {values.pop():g}")
+    return f"{title} ({', '.join(shared)})" if shared else title
+
+
 def write_report(zoo: Zoo, out_dir) -> Path:
-    """Writes RESULTS.md, results.csv and the comparison figures from the runs in `out_dir`.
+    """Writes RESULTS.md, results.csv and the figures from the runs in `out_dir`.
 
-    The table holds the seed-0 runs; reruns with other seeds are listed beside them. A
-    NOTES.md in `out_dir` (findings written by a person) is included in RESULTS.md.
-
-    Kernel and parameter figures of the report (first-layer kernels of CNN 3, the parameter
-    dumps of MLP 2 and CNN 3) are copied in when their runs hold model.keras/parameters.txt.
+    The table has one row per experiment over its finished seeds, against the original
+    notebooks' numbers and, where `out_dir/torch/` holds them, the PyTorch reference's. A
+    NOTES.md in `out_dir` (findings written by a person) is included in RESULTS.md. Figures:
+    the report's comparisons and one per experiment (`curves/<id>.png`), ours against the
+    original's curve; CNN 3's first-layer kernels and the parameter dumps of MLP 2 and CNN 3
+    when their seed-0 runs hold model.keras / parameters.txt.
 
     Returns:
         The path of RESULTS.md.
     """
-    from keras_cifar.plots import plot_comparison, plot_kernels
+    from keras_cifar.plots import plot_against_original, plot_kernels
 
     out_dir = Path(out_dir)
-    rows = results_rows(zoo, out_dir)
-    done = {r["id"] for r in rows}
+    curves = results.read_original_curves()
+    rows = results_rows(zoo, out_dir, curves)
+    by_id = {r["id"]: r for r in rows}
+
+    def group(row: dict, label: str) -> dict:
+        return {"label": label, "ours": [run.history for run in row["runs"]],
+                "original": curves.get(row["id"]),
+                "reference": [run.history for run in row["reference_runs"]]}
+
     figures = []
     for stem, title, ids in COMPARISONS:
-        if all(i in done for i in ids):
-            histories = []
-            for i in ids:
-                e = zoo.experiment(i)
-                label = f"{i} (lr {e.train.lr:g}, momentum {e.train.momentum:g})"
-                histories.append((label, runs.read_history(experiment_run_dir(out_dir, i))))
-            plot_comparison(histories, out_dir / f"{stem}.png", title)
+        if all(i in by_id for i in ids):
+            groups = [group(by_id[i], f"{i} (lr {by_id[i]['lr']:g}, m {by_id[i]['momentum']:g})")
+                      for i in ids]
+            plot_against_original(groups, out_dir / f"{stem}.png",
+                                  _comparison_title(zoo, title, ids))
             figures.append(f"{stem}.png")
+    for r in rows:
+        figure = f"{CURVES_SUBDIR}/{r['id']}.png"
+        plot_against_original([group(r, r["id"])], out_dir / figure,
+                              f"{r['id']}: {r['network']}, lr {r['lr']:g}, momentum "
+                              f"{r['momentum']:g}, {r['epochs']} epochs")
+        figures.append(figure)
     kernel_run = experiment_run_dir(out_dir, KERNEL_FIGURE_EXPERIMENT)
     kernel_png = out_dir / f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png"
-    if KERNEL_FIGURE_EXPERIMENT in done and (kernel_run / runs.MODEL).exists():
-        import keras
+    if KERNEL_FIGURE_EXPERIMENT in by_id and (kernel_run / runs.MODEL).exists():
+        from keras_cifar.serve import load_model_file
 
-        plot_kernels(keras.saving.load_model(kernel_run / runs.MODEL), kernel_png)
+        plot_kernels(load_model_file(kernel_run / runs.MODEL), kernel_png)
     if kernel_png.exists():
         figures.append(kernel_png.name)
     for experiment_id in PARAMETER_DUMP_EXPERIMENTS:
         source = experiment_run_dir(out_dir, experiment_id) / runs.PARAMETERS
-        if experiment_id in done and source.exists():
+        if experiment_id in by_id and source.exists():
             shutil.copyfile(source, out_dir / f"{experiment_id}-parameters.txt")
-    runs.atomic_write_text(out_dir / RESULTS_CSV, results_csv(rows))
+    runs.atomic_write_text(out_dir / RESULTS_CSV, results.results_csv(rows))
     notes = (out_dir / NOTES_MD).read_text(encoding="utf-8") if (out_dir / NOTES_MD).exists() else ""
     runs.atomic_write_text(out_dir / RESULTS_MD,
-                           results_markdown(rows, data_note(out_dir, rows), figures, notes))
+                           results.results_markdown(rows, data_note(rows), figures, notes))
     return out_dir / RESULTS_MD
 
 
@@ -392,22 +305,25 @@ PUBLISHED_RUN_FILES = (runs.CONFIG, runs.HISTORY, runs.METRICS)
 def publish(zoo: Zoo, out_dir, destination) -> Path:
     """Copies the finished runs' small files and the report into `destination` (no models).
 
-    `destination/runs/<run>/` gets config.json, history.csv and metrics.json of every finished
-    run (other seeds included); the kernel figure, parameter dumps and NOTES.md are copied;
-    then the report is written there afresh, so `write_report(zoo, destination)`
-    (`reproduce --report-only`) regenerates it exactly.
+    `destination/runs/<run>/` (and `destination/torch/<run>/` for the PyTorch reference) get
+    config.json, history.csv and metrics.json of every finished run, all seeds; the kernel
+    figure, parameter dumps and NOTES.md are copied; then the report is written there afresh,
+    so `write_report(zoo, destination)` (`reproduce --report-only`) regenerates it exactly.
 
     Returns:
         The path of destination/RESULTS.md.
     """
     out_dir, destination = Path(out_dir), Path(destination)
-    for source in sorted((out_dir / RUNS_SUBDIR).iterdir()):
-        if runs.run_status(source) != runs.STATUS_FINISHED:
+    for subdir in (RUNS_SUBDIR, results.TORCH_SUBDIR):
+        if not (out_dir / subdir).is_dir():
             continue
-        target = destination / RUNS_SUBDIR / source.name
-        target.mkdir(parents=True, exist_ok=True)
-        for file_name in PUBLISHED_RUN_FILES:
-            shutil.copyfile(source / file_name, target / file_name)
+        for source in sorted((out_dir / subdir).iterdir()):
+            if runs.run_status(source) != runs.STATUS_FINISHED:
+                continue
+            target = destination / subdir / source.name
+            target.mkdir(parents=True, exist_ok=True)
+            for file_name in PUBLISHED_RUN_FILES:
+                shutil.copyfile(source / file_name, target / file_name)
     extras = [f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png", NOTES_MD] + [
         f"{i}-parameters.txt" for i in PARAMETER_DUMP_EXPERIMENTS]
     for file_name in extras:

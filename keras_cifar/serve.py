@@ -33,6 +33,8 @@ def load_model_file(path: str | os.PathLike):
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a Keras model file (a .keras zip archive, as "
                              f"`keras-cifar train` writes). Received: model={str(path)!r}")
+    import keras_cifar.metrics  # noqa: F401  (registers NotebookLoss, for files that name it)
+
     try:
         model = keras.saving.load_model(path)
     except Exception as e:  # Keras raises many types for a damaged archive

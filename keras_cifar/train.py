@@ -24,7 +24,8 @@ from keras_cifar import runs
 from keras_cifar.builder import build_model
 from keras_cifar.data import CifarData, eval_pipeline, limit_data, train_pipeline
 from keras_cifar.inspect import parameter_dump, summary_text
-from keras_cifar.notebook_loss import NotebookLoss, notebook_scale_loss
+from keras_cifar.metrics import NotebookLoss
+from keras_cifar.notebook_loss import notebook_scale_loss
 from keras_cifar.zoo import INITS, NetworkSpec
 
 
@@ -322,6 +323,14 @@ def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_ep
     return model, distribution, speed
 
 
+def _compile_for_export(model) -> None:
+    """Recompiles with Keras' own loss and metrics only, keeping the optimizer (and its state),
+    so that model.keras loads in plain Keras, without keras-cifar's `NotebookLoss` metric."""
+    model.compile(optimizer=model.optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+
+
 def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epochs=None,
               batch_size=None, seed: int = 0, init: str | None = None, limit: int | None = None,
               out_dir="runs", name: str | None = None, resume: bool = False,
@@ -440,6 +449,8 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
         runs.atomic_write_json(run_dir / runs.CONFIG, config)
         raise TrainingError(f"{message} The history so far is in {run_dir}.") from None
 
+    with distribution.scope():
+        _compile_for_export(model)
     runs.atomic_save_model(model, run_dir / runs.MODEL)
     runs.atomic_write_text(run_dir / runs.PARAMETERS, parameter_dump(model))
     metrics = evaluate_model(model, data.test_images, data.test_labels)

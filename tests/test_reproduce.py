@@ -44,14 +44,23 @@ def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
     assert list(rows[0]) == list(rep.RESULTS_COLUMNS)
     assert [r["id"] for r in rows] == ["tiny-a", "tiny-b"]
     a, b = rows
-    assert a["report_accuracy"] == "0.5000" and b["report_accuracy"] == "" and b["difference"] == ""
-    assert abs(float(a["difference"]) - (float(a["our_accuracy"]) - 0.5)) < 1e-4
-    assert float(a["our_best_accuracy"]) >= float(a["our_accuracy"])
+    assert a["original_accuracy"] == "0.5000" and b["original_accuracy"] == "" and b["gap"] == ""
+    assert a["seeds"] == "1" and a["our_sd"] == "" and a["our_min"] == a["our_mean"] == a["our_max"]
+    assert abs(float(a["gap"]) - (0.5 - float(a["our_mean"]))) < 1e-4
+    assert (a["report_text_lr"], a["report_words"]) == ("0.1", "half")  # the text's, not the run's
+    assert b["report_text_lr"] == "0.02"  # the text states nothing else: the lr as run
     history = runs.read_history(out / "runs" / "tiny-b")
-    assert len(history) == 3 and float(b["our_loss"]) == pytest.approx(history[-1]["val_loss"], abs=1e-4)
+    metrics = runs.read_metrics(out / "runs" / "tiny-b")
+    assert len(history) == 3 and float(b["our_loss"]) == pytest.approx(metrics["test_loss"], abs=1e-6)
+    assert float(b["our_loss_notebook_scale"]) == pytest.approx(history[-1]["val_notebook_loss"],
+                                                                rel=1e-4)
+    assert float(b["our_last5"]) == pytest.approx(
+        sum(r["val_accuracy"] for r in history) / 3, abs=1e-4)  # fewer than 5 epochs: all
     markdown = (out / rep.RESULTS_MD).read_text()
-    assert "optimistic" in markdown and "synthetic data (not CIFAR-10)" in markdown
-    assert "| tiny-a | tiny | 0.01 | 0.9 | 2 | 50.0 |" in markdown
+    assert "synthetic data (not CIFAR-10)" in markdown
+    assert "| tiny-a | 0.01 | 0.9 | 2 | 50.0 |" in markdown
+    assert "open: more than 3 points off, PyTorch reference not run yet" in markdown
+    assert (out / "curves" / "tiny-a.png").is_file()
 
     model = out / "runs" / "tiny-a" / runs.MODEL
     before = model.stat().st_mtime_ns
