@@ -1,16 +1,45 @@
 #!/usr/bin/env bash
-# Regenerate figures/ from scratch: train all 15 experiments of the report on DATA, then publish
-# the runs' config/history/metrics, the table and the figures into figures/.
+# Regenerate figures/ from scratch or continue it: train the report's 15 experiments with seeds
+# 0-2 on DATA as the original notebooks ran them, then the PyTorch reference with the notebooks'
+# protocol, then publish config/history/metrics of every finished run, the table and the
+# figures into figures/.
 #
 #   scripts/reproduce_report.sh ../shared/data/cifar10-jpeg.tar.gz [OUT]
 #
-# Resumable: run it again after an interruption and finished experiments are skipped.
-# WORKERS (default 2) experiments train at once, each with its share of the cores: on 2 cores,
-# two one-thread trainings side by side get 1.1-1.5x the images/s of one two-thread training.
+# Resumable, also across machines: the finished runs already published in figures/runs and
+# figures/torch are copied into OUT first (never over files OUT has), so they are skipped, and
+# an interrupted run in OUT resumes from its last epoch. Publish what has finished at any time
+# with `keras-cifar reproduce --out OUT --publish figures`.
+#
+# WORKERS (default 2) runs train at once, each with its share of the cores. SEEDS (default
+# 0-2). TORCH_EXPERIMENTS: the experiments the PyTorch reference runs (default: the four the
+# fidelity issue names); TORCH=0 skips it (it needs `pip install torch==2.13.0`).
 set -euo pipefail
 data=${1:?usage: scripts/reproduce_report.sh DATA [OUT]}
 out=${2:-report}
+seeds=${SEEDS:-0-2}
 cd "$(dirname "$0")/.."
-keras-cifar reproduce --all --data-dir "$data" --out "$out" --workers "${WORKERS:-2}"
+for sub in runs torch; do
+  if [ -d "figures/$sub" ]; then
+    mkdir -p "$out/$sub" && cp -rn "figures/$sub/." "$out/$sub/"
+  fi
+done
+keras-cifar reproduce --all --seeds "$seeds" --data-dir "$data" --out "$out" --workers "${WORKERS:-2}"
+if [ "${TORCH:-1}" != 0 ]; then
+  read -r -a experiments <<< "${TORCH_EXPERIMENTS:-cnn3 lenet5-lr0.01 lenet5-lr0.1 mlp-lr0.005}"
+  # Two one-thread processes side by side, each taking every other experiment.
+  half_a=() half_b=()
+  for i in "${!experiments[@]}"; do
+    if (( i % 2 == 0 )); then half_a+=("${experiments[$i]}"); else half_b+=("${experiments[$i]}"); fi
+  done
+  python scripts/torch_reference.py --experiments "${half_a[@]}" --seeds "$seeds" \
+    --data-dir "$data" --out "$out" --threads 1 &
+  first=$!
+  if (( ${#half_b[@]} )); then
+    python scripts/torch_reference.py --experiments "${half_b[@]}" --seeds "$seeds" \
+      --data-dir "$data" --out "$out" --threads 1
+  fi
+  wait "$first"
+fi
 keras-cifar reproduce --out "$out" --publish figures
 echo "figures/ regenerated from $out"
