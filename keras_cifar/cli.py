@@ -13,9 +13,12 @@ from pathlib import Path
 import click
 
 from keras_cifar import __version__
+from keras_cifar.console import VERBOSE_ENV_VAR, quiet_tensorflow
 from keras_cifar.zoo import ZOO_ENV_VAR, Zoo, ZooError, load_zoo
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Commands that run without TensorFlow (`zoo show` imports it itself, quietly).
+TENSORFLOW_FREE_COMMANDS = ("zoo",)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -26,21 +29,26 @@ class _Group(click.Group):
     """A click group that turns keras-cifar's errors into clean CLI errors.
 
     Library errors carry `cli_exit_code`: 2 for bad input (a usage error, with the usage
-    line), 1 for failures, 130 for an interrupted run.
+    line), 1 for failures, 128 + the signal for a run stopped by one (130 Ctrl-C, 143
+    SIGTERM).
     """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted. A run continues with the same command plus --resume.",
+                       err=True)
+            sys.exit(130)
         except Exception as e:
-            code = getattr(type(e), "cli_exit_code", None)
+            code = getattr(e, "cli_exit_code", None)
             if code == 2:
                 raise click.UsageError(str(e), ctx) from None
             if code == 1:
                 raise click.ClickException(str(e)) from None
-            if code == 130:
+            if code is not None and code >= 128:  # stopped by a signal: 128 + its number
                 click.echo(f"\n{e}", err=True)
-                sys.exit(130)
+                sys.exit(code)
             raise
 
 
@@ -141,16 +149,23 @@ def _load_data(data_source, data_dir, tfds_dir, no_cache):
 @click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
 @click.option("--zoo", "zoo_path", type=click.Path(path_type=Path), envvar=ZOO_ENV_VAR,
               help=f"A zoo.json to use instead of the built-in one [env: {ZOO_ENV_VAR}].")
+@click.option("--verbose", is_flag=True, envvar=VERBOSE_ENV_VAR,
+              help=f"Show TensorFlow's own start-up and C++ log lines [env: {VERBOSE_ENV_VAR}].")
 @click.version_option(__version__, "-V", "--version", prog_name="keras-cifar")
-def cli(zoo_path):
+@click.pass_context
+def cli(ctx, zoo_path, verbose):
     """keras-cifar: the CIFAR-10 networks of a coursework report, in Keras 3.
 
     \b
     Examples:
       keras-cifar zoo list
+      keras-cifar train cnn3 --data-dir ~/data/cifar10
       keras-cifar train cnn3 --lr 0.1 --momentum 0.9 --epochs 20 --data-dir ~/data/cifar10
       keras-cifar inspect cnn3
     """
+    ctx.meta["keras_cifar.verbose"] = verbose
+    if ctx.invoked_subcommand not in TENSORFLOW_FREE_COMMANDS:
+        quiet_tensorflow(verbose)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,6 +260,7 @@ def zoo_show(ctx, network):
             click.echo(f"      the report's text says {', '.join(differs)}")
         if text.words:
             click.echo(f'      report: "{text.words}"')
+    quiet_tensorflow(ctx.find_root().meta.get("keras_cifar.verbose", False))
     from keras_cifar.builder import build_model
     from keras_cifar.inspect import summary_text
 
@@ -261,7 +277,8 @@ def zoo_show(ctx, network):
 @click.option("--all", "all_values", is_flag=True, help="Print every value of every weight.")
 @click.option("--init", type=click.Choice(["torch", "keras"]), default=None,
               help="Initialisation for a network id (default: the network's).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for a network id.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed for a network id.")
 @click.pass_context
 def inspect(ctx, target, all_values, init, seed):
     """Print model.summary() and the report's "Parameters & Structure" dump.
@@ -361,7 +378,7 @@ def data_prepare(data_source, data_dir, tfds_dir, no_cache):
               help="Epochs (>= 1). Default: the network's.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Batch size. Default: the network's (64, as the report).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
               help="Seeds weights, data order and everything Keras draws.")
 @click.option("--init", type=click.Choice(["torch", "keras"]), default=None,
               help="Weight initialisation: torch (PyTorch's default, the zoo's) or keras.")
@@ -400,8 +417,10 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, da
       keras-cifar train lenet5 --data synthetic --epochs 1
     """
     from keras_cifar.plots import draw_run
+    from keras_cifar.runs import check_output_dir
     from keras_cifar.train import train_run
 
+    check_output_dir(out)
     d = _load_data(data_source, data_dir, tfds_dir, no_cache)
     if not d.is_cifar10:
         click.echo("Note: training on synthetic data, not CIFAR-10.", err=True)
@@ -415,8 +434,7 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, da
         raise _usage_error(e) from None
     if result.already_finished:
         click.echo(f"{result.run_dir} is already finished; nothing to resume.")
-    else:
-        draw_run(result.run_dir)
+    draw_run(result.run_dir, missing_only=result.already_finished, model=result.model)
     m = result.metrics
     identity = result.config["identity"]
     click.echo(
@@ -473,14 +491,16 @@ def evaluate(model_path, data_source, data_dir, tfds_dir, no_cache, limit, confu
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--top", type=click.IntRange(1, 10), default=3, show_default=True,
               help="How many classes to show per image.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def predict(model_path, images, top, as_json):
     """Classify image files: the top classes with probabilities.
 
-    Images of any size or mode are converted to 32x32 RGB, with a note.
+    Images of any size or mode are converted to 32x32 RGB, with a note (16-bit images are
+    scaled to 8 bits); images over 4096x4096 pixels and unreadable files are reported, and the
+    others still predicted (exit 1 if any failed).
 
     \b
     Example:
@@ -490,14 +510,21 @@ def predict(model_path, images, top, as_json):
 
     model = load_model_file(model_path)
     results = predict_images(model, images, top=top)
+    failed = [r for r in results if "error" in r]
     if as_json:
         click.echo(json.dumps(results, indent=2))
-        return
-    for r in results:
-        guesses = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r["top"])
-        click.echo(f"{r['image']}: {guesses}")
-        for note in r["notes"]:
-            click.echo(f"  note: {note}")
+    else:
+        for r in results:
+            if "error" in r:
+                click.echo(f"{r['image']}: error: {r['error']}", err=True)
+                continue
+            guesses = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r["top"])
+            click.echo(f"{r['image']}: {guesses}")
+            for note in r["notes"]:
+                click.echo(f"  note: {note}")
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(results)} images could not be read; "
+                                   "the others were predicted.")
 
 
 @cli.command()
@@ -517,6 +544,8 @@ def plot(run_dirs, output):
     from keras_cifar import runs
     from keras_cifar.plots import plot_comparison, plot_curves, run_title
 
+    runs.check_output_file(output or (run_dirs[0] / runs.CURVES if len(run_dirs) == 1
+                                      else Path("comparison.png")), "--output")
     if len(run_dirs) == 1:
         rows = runs.read_history(run_dirs[0])
         path = plot_curves(rows, output or run_dirs[0] / runs.CURVES,
@@ -539,24 +568,28 @@ def kernels(model_path, output):
       keras-cifar kernels runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras -o cnn3-kernels.png
     """
     from keras_cifar.plots import plot_kernels
+    from keras_cifar.runs import check_output_file
     from keras_cifar.serve import load_model_file
 
+    check_output_file(output, "--output")
     click.echo(f"Wrote {plot_kernels(load_model_file(model_path), output)}")
 
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
 @click.argument("directory", type=click.Path(path_type=Path))
-def export(model_path, directory):
+@click.option("--force", is_flag=True, help="Replace DIRECTORY if it is not empty.")
+def export(model_path, directory, force):
     """Export a TensorFlow SavedModel for serving: uint8 images in, probabilities out.
 
     \b
     Example:
       keras-cifar export runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras exported/cnn3
     """
-    from keras_cifar.serve import export_saved_model, load_model_file
+    from keras_cifar.serve import check_export_target, export_saved_model, load_model_file
 
-    export_saved_model(load_model_file(model_path), directory)
+    check_export_target(directory, force)
+    export_saved_model(load_model_file(model_path), directory, force=force)
     click.echo(f"Wrote SavedModel {directory}; endpoint `serve`: uint8 (N, 32, 32, 3) -> "
                "probabilities (N, 10).")
 
@@ -608,6 +641,7 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
       keras-cifar reproduce --report-only --out figures
     """
     from keras_cifar import reproduce as rep
+    from keras_cifar import runs
 
     z = _zoo(ctx)
     try:
@@ -615,6 +649,7 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--seeds") from None
     if report_only or publish:
+        runs.check_output_dir(publish or out, "--publish" if publish else "--out")
         path = rep.publish(z, out, publish) if publish else rep.write_report(z, out)
         click.echo(f"Wrote {path}")
         return
@@ -641,6 +676,7 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
         click.echo(f"{verb} {len(left)} of {len(statuses)} runs, about {_minutes(total)} "
                    f"(estimated from finished epochs here, else from a 2-core CPU), into {out}.")
         return
+    runs.check_output_dir(out)
     data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
     if not data_spec.load().is_cifar10:  # fails fast on bad data, and warms the decode cache
         click.echo("Note: reproducing on synthetic data, not CIFAR-10.", err=True)
@@ -672,7 +708,7 @@ def _announce(executor, workers):
               help="Epochs of every run. Default: the network's.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Batch size. Default: the network's.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--init", type=click.Choice(["torch", "keras"]), default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Class-stratified subset of N images per split.")

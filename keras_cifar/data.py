@@ -9,6 +9,7 @@ are cached as `.npz` files keyed by the source's identity, so decoding happens o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -41,7 +42,7 @@ OFFICIAL_ARCHIVE_MD5 = {
     "cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a",
     "cifar-10-binary.tar.gz": "c32a1d4ab5d03f1284b67883e8d87530",
 }
-_CACHE_FORMAT = 1  # bump when the decoded layout changes, so old cache entries are not trusted
+_CACHE_FORMAT = 2  # bump when the decoded layout changes, so old cache entries are not trusted
 _BINARY_RECORD = 1 + 32 * 32 * 3
 _TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 _DOWNLOAD_HOST = ("www.cs.toronto.edu", 443)
@@ -486,7 +487,26 @@ def _cache_file(key: str) -> Path:
     return cache_dir() / f"cifar10-{key}.npz"
 
 
+def _cache_problem(arrays: list[np.ndarray], meta: dict) -> str | None:
+    """What is wrong with a cache entry's arrays, or None: shapes, dtypes, label range, and
+    the checksum (the data fingerprint) recomputed over the arrays."""
+    train_images, train_labels, test_images, test_labels = arrays
+    for name, images, labels in (("train", train_images, train_labels),
+                                 ("test", test_images, test_labels)):
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+            return f"{name} images of shape {images.shape} and dtype {images.dtype}"
+        if labels.ndim != 1 or len(labels) != len(images):
+            return f"{len(labels)} {name} labels for {len(images)} images"
+        if len(labels) and not (0 <= labels.min() and labels.max() < len(CLASS_NAMES)):
+            return f"{name} labels outside 0-9"
+    if fingerprint_arrays(*arrays) != meta.get("checksum"):
+        return "its checksum does not match its arrays"
+    return None
+
+
 def _read_cache(key: str) -> CifarData | None:
+    """Returns the cached data, or None when there is no entry or it fails a check (then it
+    is removed, with a one-line warning, and the caller decodes the source again)."""
     path = _cache_file(key)
     if not path.is_file():
         return None
@@ -494,9 +514,17 @@ def _read_cache(key: str) -> CifarData | None:
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(str(npz["meta"]))
             arrays = [npz[name] for name in ("train_images", "train_labels", "test_images", "test_labels")]
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
-        return None  # unreadable entry: decode the source again and rewrite it
-    return CifarData(*arrays, class_names=CLASS_NAMES, **meta)
+        problem = _cache_problem(arrays, meta)
+        meta.pop("checksum", None)
+    except Exception as e:  # np.load raises many types for a damaged zip (BadZipFile, EOFError...)
+        problem = f"unreadable ({type(e).__name__}: {str(e)[:80]})"
+    if problem is None:
+        return CifarData(*arrays, class_names=CLASS_NAMES, **meta)
+    warnings.warn(f"Discarding the damaged data cache {path}: {problem}; decoding the source "
+                  "again.", stacklevel=3)
+    with contextlib.suppress(OSError):
+        path.unlink()
+    return None
 
 
 def _write_cache(key: str, data: CifarData) -> None:
@@ -504,6 +532,8 @@ def _write_cache(key: str, data: CifarData) -> None:
     path = _cache_file(key)
     meta = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)
             if f.name in ("source", "format", "location", "fingerprint", "is_cifar10")}
+    meta["checksum"] = fingerprint_arrays(data.train_images, data.train_labels, data.test_images,
+                                          data.test_labels)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -689,6 +719,12 @@ def limit_data(data: CifarData, n: int, seed: int = 0) -> CifarData:
         raise DataError(f"--limit must be at least 1. Received: limit={n}")
     train = stratified_indices(data.train_labels, n, seed)
     test = stratified_indices(data.test_labels, n, seed)
+    for split, labels in (("training", data.train_labels[train]), ("test", data.test_labels[test])):
+        missing = [data.class_names[c] for c in range(len(data.class_names)) if c not in set(labels.tolist())]
+        if missing:
+            warnings.warn(f"--limit {n}: the {split} subset lacks the class(es) "
+                          f"{', '.join(missing)}; accuracy on them cannot be learned or measured. "
+                          f"Use --limit {len(data.class_names)} or more.", stacklevel=2)
     return _make_data(
         data.train_images[train], data.train_labels[train], data.test_images[test],
         data.test_labels[test], source=data.source, format=data.format,

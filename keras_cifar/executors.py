@@ -10,11 +10,16 @@ continues from its run directory. Scheduling and retries are the engines' own:
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import secrets
+import signal
 import socket
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable
@@ -109,8 +114,7 @@ def run_job(job: Job) -> dict:
     result = train_run(spec, job.data.load(), lr=job.lr, momentum=job.momentum, epochs=job.epochs,
                        batch_size=job.batch_size, seed=job.seed, init=job.init, limit=job.limit,
                        out_dir=run_dir.parent, name=run_dir.name, resume=True, verbose=2)
-    if not result.already_finished:
-        draw_run(result.run_dir)
+    draw_run(result.run_dir, missing_only=result.already_finished, model=result.model)
     return {"run_dir": str(result.run_dir), "test_accuracy": result.metrics["test_accuracy"],
             "best_test_accuracy": result.metrics["best_test_accuracy"],
             "seconds": result.metrics["seconds"], "host": socket.gethostname()}
@@ -186,14 +190,67 @@ def run_jobs(jobs: Iterable[Job], *, executor: str = "local", workers: int = 1,
         if on_start:
             on_start(job, index, len(jobs))
     if executor == "local":
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=limit_threads,
-                                 initargs=(threads_per_worker(workers),)) as pool:
-            return list(pool.map(run_job, jobs))
+        return _run_pool(jobs, workers)
     ray, remote = _ray_remote(address)
     return ray.get([remote.remote(job) for job in jobs])
 
 
-def job_summary(job: Job) -> dict:
-    """The job as a plain dict (for logs and JSON)."""
-    return asdict(job)
+class RunsStopped(RuntimeError):
+    """SIGINT or SIGTERM stopped a pool of runs; the interrupted runs resume with --resume or by
+    running the same command again. Exits as a shell reports the signal (130, 143)."""
+
+    def __init__(self, signum: int):
+        self.cli_exit_code = 128 + signum
+        super().__init__(f"Stopped by {signal.Signals(signum).name}: no more runs were started "
+                         "and the workers were stopped. Run the same command again to continue; "
+                         "finished runs are skipped and interrupted ones resume.")
+
+
+class _StopRequested(BaseException):
+    def __init__(self, signum: int):
+        self.signum = signum
+
+
+STOP_GRACE_SECONDS = 10.0  # how long stopped workers get to exit before they are killed
+
+
+def _stop_workers(pool: ProcessPoolExecutor, signum: int) -> None:
+    """Cancels queued jobs, signals the pool's worker processes, and waits a bounded time."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    workers = multiprocessing.active_children()
+    for process in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signum)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in workers:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
+
+
+def _run_pool(jobs: list[Job], workers: int) -> list[dict]:
+    """Runs jobs in `workers` spawned processes. On SIGINT or SIGTERM (in the main thread), it
+    stops handing out work, stops the workers and raises RunsStopped, so no process outlives
+    this one."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                               initializer=limit_threads, initargs=(threads_per_worker(workers),))
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        def request_stop(signum, frame):
+            raise _StopRequested(signum)
+
+        previous = {s: signal.signal(s, request_stop) for s in handled}
+    try:
+        futures = [pool.submit(run_job, job) for job in jobs]
+        return [future.result() for future in futures]
+    except _StopRequested as stop:
+        for s in handled:  # a second signal while stopping must not interrupt the cleanup
+            signal.signal(s, signal.SIG_IGN)
+        _stop_workers(pool, stop.signum)
+        raise RunsStopped(stop.signum) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -48,7 +48,7 @@ DEFAULT_EPOCH_SECONDS = {"mlp-baseline": 5.0, "mlp1": 5.0, "mlp2": 3.0, "lenet5"
 
 def experiment_run_dir(out_dir, experiment_id: str, seed: int = 0) -> Path:
     """The run directory of an experiment in a reproduction's output directory."""
-    return Path(out_dir) / RUNS_SUBDIR / run_dir_name(experiment_id, seed)
+    return runs.child_path(Path(out_dir) / RUNS_SUBDIR, run_dir_name(experiment_id, seed))
 
 
 def select_experiments(zoo: Zoo, ids: Iterable[str] = (), network: str | None = None,
@@ -202,12 +202,14 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
     """
     from keras_cifar.executors import run_jobs
 
-    statuses = experiment_status(zoo, experiments, out_dir, seeds)
-    if executor != "local" or workers > 1:
-        statuses = longest_first(statuses)
-    jobs = experiment_jobs(zoo, statuses, data_spec, out_dir, init=init, limit=limit)
-    run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
-    return write_report(zoo, out_dir)
+    runs.check_output_dir(out_dir)
+    with runs.lock_run_dir(out_dir, what="reproduction's output directory"):
+        statuses = experiment_status(zoo, experiments, out_dir, seeds)
+        if executor != "local" or workers > 1:
+            statuses = longest_first(statuses)
+        jobs = experiment_jobs(zoo, statuses, data_spec, out_dir, init=init, limit=limit)
+        run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
+        return write_report(zoo, out_dir)
 
 
 def data_note(rows: list[dict]) -> str:

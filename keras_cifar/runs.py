@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import shutil
+import socket
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
@@ -21,6 +26,7 @@ KERNELS = "kernels.png"
 CONFUSION = "confusion.png"
 BACKUP_DIR = "backup"
 TENSORBOARD_DIR = "tensorboard"
+LOCK = ".lock"  # held (flock) by the one process that writes the directory
 
 STATUS_RUNNING = "running"
 STATUS_FINISHED = "finished"
@@ -31,6 +37,141 @@ class RunError(ValueError):
     """A run directory that cannot be used as asked (exists, differs, or is incomplete)."""
 
     cli_exit_code = 2  # a usage error
+
+
+class RunInUse(RunError):
+    """Another live process holds the run directory's lock."""
+
+    cli_exit_code = 1  # a failure: the input was fine, the directory is busy
+
+
+class DiskError(RunError):
+    """A write failed for lack of space (or another OS error); the run stays resumable."""
+
+    cli_exit_code = 1
+
+
+def child_path(root: str | os.PathLike, name: str, what: str = "run directory") -> Path:
+    """Returns `root/name`, refusing a `name` that would lead outside `root`.
+
+    Raises:
+        RunError: `name` is empty, absolute, or resolves outside `root` (`..`, links).
+    """
+    root = Path(root)
+    candidate = root / name
+    inside = Path(os.path.realpath(root))
+    resolved = Path(os.path.realpath(candidate))
+    if not name or Path(name).is_absolute() or resolved == inside or inside not in resolved.parents:
+        raise RunError(f"The {what} name must stay inside {root}: a plain name, no '..', no "
+                       f"absolute path. Received: name={name!r}")
+    return candidate
+
+
+def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Checks that `path` can be a directory this process writes into (it may not exist yet).
+
+    Raises:
+        RunError: it is an existing file, or neither it nor its nearest existing parent is a
+            writable directory (read-only filesystem, permissions).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"{option} must be a directory, but {path} is a file. Choose a directory. "
+                       f"Received: {option}={str(path)!r}")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunError(f"{option} cannot be created: {existing} is a file. Received: "
+                       f"{option}={str(path)!r}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunError(f"{option} is not writable: {existing} is read-only for this process (a "
+                       f"read-only filesystem or missing permissions). Received: "
+                       f"{option}={str(path)!r}")
+    return path
+
+
+def check_output_file(path: str | os.PathLike, option: str = "--output") -> Path:
+    """Checks that a file can be written at `path`: its folder exists and is writable, and
+    `path` is not a directory.
+
+    Raises:
+        RunError: as `check_output_dir`, or the folder does not exist.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise RunError(f"{option} must be a file name, but {path} is a directory. Received: "
+                       f"{option}={str(path)!r}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise RunError(f"The folder {parent} does not exist; create it first or write elsewhere. "
+                       f"Received: {option}={str(path)!r}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunError(f"Cannot write into {parent}: it is read-only for this process. Received: "
+                       f"{option}={str(path)!r}")
+    return path
+
+
+def check_free_space(path: str | os.PathLike, needed_bytes: int, what: str) -> None:
+    """Raises DiskError unless the filesystem of `path` (or its nearest existing parent) has
+    `needed_bytes` free, saying how much is needed and how much there is."""
+    existing = Path(path)
+    while not existing.exists():
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free < needed_bytes:
+        raise DiskError(f"Not enough free space in {existing}: {what} needs about "
+                        f"{needed_bytes / 2**20:.0f} MiB, {free / 2**20:.0f} MiB are free. Free "
+                        "some space or choose another --out.")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether an exception is (or wraps) a full disk or quota."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+@contextlib.contextmanager
+def lock_run_dir(run_dir: str | os.PathLike, what: str = "run") -> Iterator[Path]:
+    """Holds an exclusive OS lock (`flock`) on `run_dir/.lock` for the duration.
+
+    The lock dies with its process, so a killed run never blocks a `--resume`. The lock file
+    records the holder's PID and host for the message another process gets. A directory this
+    call created is removed again if it holds nothing but the lock file when the block ends
+    with an error, so a refused run leaves no empty directory.
+
+    Raises:
+        RunInUse: another live process holds it.
+    """
+    run_dir = Path(run_dir)
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+            raise RunInUse(
+                f"The {what} {run_dir} is in use by another keras-cifar process ({holder}). "
+                "Wait for it to finish, or stop it and continue with the same command plus "
+                "--resume; its lock ends with the process."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        try:
+            yield run_dir
+        except BaseException:
+            if created and [p.name for p in run_dir.iterdir()] == [LOCK]:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+    finally:
+        os.close(fd)
 
 
 def config_hash(identity: dict) -> str:

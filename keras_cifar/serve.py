@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,11 @@ class ModelFileError(ValueError):
     cli_exit_code = 1  # a failure
 
 
+def _starts_like_a_zip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
 def load_model_file(path: str | os.PathLike):
     """Loads a `.keras` model saved by keras-cifar (or any Keras model over 32x32x3 input).
 
@@ -30,6 +36,10 @@ def load_model_file(path: str | os.PathLike):
     if not path.is_file():
         raise ModelFileError(f"The model file {path} does not exist. Pass a model.keras from a run "
                              f"directory. Received: model={str(path)!r}")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path) and _starts_like_a_zip(path):
+        raise ModelFileError(f"The Keras model file {path} is damaged (truncated or corrupted: "
+                             "its zip archive has no readable directory). Train or copy it again. "
+                             f"Received: model={str(path)!r}")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a Keras model file (a .keras zip archive, as "
                              f"`keras-cifar train` writes). Received: model={str(path)!r}")
@@ -56,19 +66,63 @@ class LoadedImage:
     notes: tuple[str, ...]
 
 
+MAX_IMAGE_PIXELS = 4096 * 4096  # larger files are refused before decoding (memory, bombs)
+URL_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]+:/")  # http://, s3://, also as a mangled Path
+
+
+def _to_8_bits(image, path: Path, notes: list):
+    """Returns an 8-bit image for Pillow's high-bit-depth modes, scaled, never clipped.
+
+    16-bit grey (`I;16*`, or `I` holding 0..65535) is divided by 257; float (`F`) in [0, 1]
+    is multiplied by 255. Anything else in those modes has no known range and is refused.
+    (Pillow itself reads 16-bit RGB(A) files as 8-bit RGB(A), keeping the high bytes.)
+    """
+    from PIL import Image
+
+    if not (image.mode.startswith("I") or image.mode == "F"):
+        return image
+    values = np.asarray(image)
+    low, high = float(values.min()), float(values.max())
+    if image.mode.startswith("I;16") or (image.mode == "I" and 0 <= low and high <= 65535):
+        notes.append(f"scaled from 16-bit ({image.mode}) to 8-bit")
+        scaled = np.round(values.astype(np.float64) / 257.0)
+    elif image.mode == "F" and 0 <= low and high <= 1:
+        notes.append("scaled from float [0, 1] to 8-bit")
+        scaled = np.round(values.astype(np.float64) * 255.0)
+    else:
+        raise ModelFileError(
+            f"Cannot read the image {path}: its pixels are {image.mode} values from {low:g} to "
+            f"{high:g}, with no known range to scale to 8 bits. Save it as an 8-bit or 16-bit "
+            f"image (or float in [0, 1]). Received: mode={image.mode!r}")
+    return Image.fromarray(scaled.astype(np.uint8), mode="L")
+
+
 def read_image(path: str | os.PathLike) -> LoadedImage:
     """Reads any image Pillow can open and converts it to 32x32 RGB, noting each conversion.
 
+    Higher bit depths are scaled to 8 bits (see `_to_8_bits`); images over
+    `MAX_IMAGE_PIXELS` are refused before they are decoded.
+
     Raises:
-        ModelFileError: the file is missing or not an image Pillow can read.
+        ModelFileError: the file is missing, a URL, too large, or not an image Pillow can read.
     """
     from PIL import Image, UnidentifiedImageError
 
+    if URL_SCHEME.match(str(path)):
+        raise ModelFileError(f"{path} is a URL; keras-cifar does not fetch images. Download it "
+                             f"and pass the file. Received: image={str(path)!r}")
     path = Path(path)
     notes = []
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ModelFileError(
+                    f"The image {path} is {width}x{height} pixels, over the limit of "
+                    f"{MAX_IMAGE_PIXELS:,} pixels (4096x4096); CIFAR-10 models see 32x32. "
+                    f"Resize it first. Received: size={width}x{height}")
             image.load()
+            image = _to_8_bits(image, path, notes)
             if image.mode != "RGB":
                 notes.append(f"converted from {image.mode} to RGB")
                 image = image.convert("RGB")
@@ -78,6 +132,8 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
             pixels = np.asarray(image, dtype=np.uint8)
     except FileNotFoundError:
         raise ModelFileError(f"The image {path} does not exist.") from None
+    except Image.DecompressionBombError as e:
+        raise ModelFileError(f"The image {path} is too large to decode safely: {e}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ModelFileError(f"Cannot read the image {path}: {e}.") from None
     return LoadedImage(path, pixels, tuple(notes))
@@ -86,30 +142,84 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
 def predict_images(model, paths, top: int = 3, class_names=CLASS_NAMES) -> list[dict]:
     """Returns the top classes and probabilities for each image file.
 
+    A file that cannot be read gets an `error` instead of `top`; the others are still
+    predicted.
+
     Returns:
-        One dict per image: `image`, `notes`, `top` (a list of {class, probability}).
+        One dict per image: `image`, `notes`, and `top` (a list of {class, probability}) or
+        `error` (the message).
     """
-    images = [read_image(p) for p in paths]
-    logits = model.predict(np.stack([i.pixels for i in images]), verbose=0)
-    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
-    results = []
-    for image, probs in zip(images, probabilities):
+    images, results = [], []
+    for p in paths:
+        try:
+            images.append(read_image(p))
+            results.append(None)
+        except ModelFileError as e:
+            results.append({"image": str(p), "notes": [], "error": str(e)})
+    if images:
+        logits = model.predict(np.stack([i.pixels for i in images]), verbose=0)
+        probabilities = iter(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)))
+    read = iter(images)
+    for index, result in enumerate(results):
+        if result is not None:
+            continue
+        image, probs = next(read), next(probabilities)
         best = np.argsort(probs)[::-1][:top]
-        results.append({
+        results[index] = {
             "image": str(image.path),
             "notes": list(image.notes),
             "top": [{"class": class_names[i], "probability": round(float(probs[i]), 6)} for i in best],
-        })
+        }
     return results
 
 
-def export_saved_model(model, directory: str | os.PathLike) -> Path:
+def check_export_target(directory: str | os.PathLike, force: bool = False) -> Path:
+    """Checks where an export may go: not an existing file, not a non-empty directory (unless
+    `force`), on a writable filesystem.
+
+    Raises:
+        RunError: it cannot be written as asked (a usage error).
+    """
+    from keras_cifar import runs
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise runs.RunError(f"{directory} is an existing file; export writes a directory. Choose "
+                            f"another path. Received: directory={str(directory)!r}")
+    if directory.is_dir() and any(directory.iterdir()) and not force:
+        raise runs.RunError(f"{directory} is not empty; pass --force to replace it, or choose "
+                            f"another path. Received: directory={str(directory)!r}")
+    return runs.check_output_dir(directory, "DIRECTORY")
+
+
+def export_saved_model(model, directory: str | os.PathLike, force: bool = False) -> Path:
     """Exports a TensorFlow SavedModel whose `serve` endpoint maps uint8 images to probabilities.
 
     The endpoint takes uint8 (N, 32, 32, 3) and returns float32 (N, 10) class probabilities
-    (softmax of the logits); load it with `tf.saved_model.load(directory).serve(images)`.
+    (softmax of the logits); load it with `tf.saved_model.load(directory).serve(images)`. The
+    export is written beside `directory` and renamed into place when complete, so a failure
+    never leaves a half-written directory.
+
+    Raises:
+        RunError: `directory` is a file, or a non-empty directory without `force`.
     """
-    directory = Path(directory)
+    import shutil
+    import tempfile
+
+    directory = check_export_target(directory, force)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        _write_saved_model(model, staging)
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def _write_saved_model(model, directory: Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
 
@@ -119,4 +229,3 @@ def export_saved_model(model, directory: str | os.PathLike) -> Path:
     archive.add_endpoint("serve", serve,
                          input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.uint8, name="images")])
     archive.write_out(str(directory), verbose=False)
-    return directory

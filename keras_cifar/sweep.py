@@ -58,7 +58,8 @@ def sweep_jobs(spec: NetworkSpec, lrs: Sequence[float], momenta: Sequence[float]
     suffix = "" if seed == 0 else f"-s{seed}"
     return [
         Job(network=spec.id, lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size,
-            run_dir=str(Path(out_dir) / "runs" / f"{spec.id}-lr{lr:g}-m{momentum:g}-e{epochs}{suffix}"),
+            run_dir=str(runs.child_path(Path(out_dir) / "runs",
+                                        f"{spec.id}-lr{lr:g}-m{momentum:g}-e{epochs}{suffix}")),
             data=data_spec, zoo_path=zoo_path, seed=seed, init=init, limit=limit, marker=marker)
         for lr, momentum in itertools.product(lrs, momenta)
     ]
@@ -122,6 +123,8 @@ def sweep(spec: NetworkSpec, lrs, momenta, epochs: int, data_spec, out_dir, *,
     """
     from keras_cifar.executors import run_jobs
 
-    jobs = sweep_jobs(spec, lrs, momenta, epochs, data_spec, out_dir, **job_options)
-    run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
-    return write_sweep_report(jobs, out_dir)
+    runs.check_output_dir(out_dir)
+    with runs.lock_run_dir(out_dir, what="sweep's output directory"):
+        jobs = sweep_jobs(spec, lrs, momenta, epochs, data_spec, out_dir, **job_options)
+        run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
+        return write_sweep_report(jobs, out_dir)

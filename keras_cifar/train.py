@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from keras_cifar import runs
 from keras_cifar.builder import build_model
+from keras_cifar.checkpoints import AtomicBackupAndRestore
 from keras_cifar.data import CifarData, eval_pipeline, limit_data, train_pipeline
 from keras_cifar.inspect import parameter_dump, summary_text
 from keras_cifar.metrics import NotebookLoss
@@ -52,8 +53,13 @@ class RunResult:
     model: object = None  # the trained keras.Model (None when the run was already finished)
 
 
-def check_hyperparameters(lr, momentum, epochs, batch_size, init="torch") -> None:
+MAX_SEED = 2**32 - 1  # keras.utils.set_random_seed's range
+
+
+def check_hyperparameters(lr, momentum, epochs, batch_size, init="torch", seed=0) -> None:
     """Raises ValueError, Keras style, for values SGD cannot train with."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"The seed must be an integer in [0, 2**32 - 1]. Received: seed={seed!r}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"The learning rate must be a number > 0. Received: lr={lr!r}")
     if (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
@@ -115,22 +121,23 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def prepare_run_dir(out_dir, identity: dict, *, name=None, resume=False, force=False) -> Path:
-    """Chooses the run directory and checks that it may be (re)used.
+def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False) -> None:
+    """Checks that the (locked) run directory may be (re)used; with `force`, empties it.
 
     Raises:
         RunError: it holds another run (naming the keys that differ), or a finished or
             unfinished run and neither `resume` nor `force` was given.
     """
-    run_dir = Path(out_dir) / (name or runs.run_name(identity))
+    contents = [p for p in run_dir.iterdir() if p.name != runs.LOCK] if run_dir.exists() else []
+    if force:
+        for path in contents:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        return
     if not (run_dir / runs.CONFIG).exists():
-        if run_dir.exists() and any(run_dir.iterdir()) and not force:
+        if contents:
             raise runs.RunError(f"{run_dir} exists and is not an empty run directory; choose "
                                 "another --name or --out, or pass --force to replace it.")
-        return run_dir
-    if force:
-        shutil.rmtree(run_dir)
-        return run_dir
+        return
     saved = runs.read_config(run_dir)
     differing = runs.identity_differences(saved.get("identity", {}), identity)
     if differing:
@@ -143,7 +150,6 @@ def prepare_run_dir(out_dir, identity: dict, *, name=None, resume=False, force=F
         what = "a finished run" if status == runs.STATUS_FINISHED else f"an unfinished run ({status})"
         raise runs.RunError(f"{run_dir} already holds {what}; pass --resume to continue it or "
                             "--force to train it again from scratch.")
-    return run_dir
 
 
 class _EpochClock(keras.callbacks.Callback):
@@ -186,14 +192,15 @@ def _callbacks(run_dir: Path, first_epoch, clock: _EpochClock, tensorboard: bool
     """The Keras callbacks of a run, in the order their hooks must run.
 
     At an epoch's end the CSV row is written before the backup, so a kill between the two
-    leaves a row that the resume drops and rewrites, never a missing one.
+    leaves a row that the resume drops and rewrites, never a missing one. The backup outlives
+    `fit`; `train_run` deletes it once the final files are written.
     """
     callbacks = [
         _ResumePoint(run_dir, first_epoch),
         keras.callbacks.TerminateOnNaN(raise_error=True),
         clock,
         keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
-        keras.callbacks.BackupAndRestore(str(run_dir / runs.BACKUP_DIR), double_checkpoint=True),
+        AtomicBackupAndRestore(run_dir / runs.BACKUP_DIR),
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / runs.TENSORBOARD_DIR)))
@@ -380,7 +387,7 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     epochs = spec.train.epochs if epochs is None else epochs
     batch_size = spec.train.batch_size if batch_size is None else batch_size
     init = spec.init if init is None else init
-    check_hyperparameters(lr, momentum, epochs, batch_size, init)
+    check_hyperparameters(lr, momentum, epochs, batch_size, init, seed)
     if limit is not None:
         data = limit_data(data, limit, seed)
     if batch_size > len(data.train_labels):
@@ -391,16 +398,32 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     identity = run_identity(spec, data, lr=lr, momentum=momentum, epochs=epochs,
                             batch_size=batch_size, seed=seed, init=init, limit=limit,
                             precision=precision)
-    run_dir = prepare_run_dir(out_dir, identity, name=name, resume=resume, force=force)
-    if (run_dir / runs.CONFIG).exists():
-        saved = runs.read_config(run_dir)
-        if saved.get("status") == runs.STATUS_FINISHED:
-            return RunResult(run_dir, saved, runs.read_metrics(run_dir), already_finished=True)
-        config = saved
-    else:
-        config = {"identity": identity, "started": _now()}
-    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.check_output_dir(out_dir)
+    run_dir = runs.child_path(out_dir, name or runs.run_name(identity))
+    with runs.lock_run_dir(run_dir):
+        prepare_run_dir(run_dir, identity, resume=resume, force=force)
+        if (run_dir / runs.CONFIG).exists():
+            saved = runs.read_config(run_dir)
+            if saved.get("status") == runs.STATUS_FINISHED:
+                shutil.rmtree(run_dir / runs.BACKUP_DIR, ignore_errors=True)  # if cut short
+                return RunResult(run_dir, saved, runs.read_metrics(run_dir),
+                                 already_finished=True)
+            config = saved
+        else:
+            config = {"identity": identity, "started": _now()}
+        # model.keras, three checkpoints (weights and momentum each) and the small files
+        runs.check_free_space(run_dir, 4 * 8 * spec.params + (4 << 20), f"training {spec.id}")
+        return _train_locked(spec, data, run_dir, config, lr=lr, momentum=momentum,
+                             epochs=epochs, batch_size=batch_size, seed=seed, init=init,
+                             precision=precision, tensorboard=tensorboard, verbose=verbose,
+                             deterministic=deterministic, strategy=strategy, devices=devices,
+                             callbacks=callbacks, xla=xla)
 
+
+def _train_locked(spec, data, run_dir: Path, config: dict, *, lr, momentum, epochs, batch_size,
+                  seed, init, precision, tensorboard, verbose, deterministic, strategy, devices,
+                  callbacks, xla) -> RunResult:
+    """Trains and finishes a run whose directory this process has locked and checked."""
     keras.utils.set_random_seed(seed)
     train_ds, first_epoch, steps_per_epoch = train_pipeline(
         data.train_images, data.train_labels, batch_size, seed, epochs)
@@ -421,8 +444,13 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
         "pid": os.getpid(),
     })
     config.pop("finished", None)
-    runs.atomic_write_json(run_dir / runs.CONFIG, config)
-    runs.atomic_write_text(run_dir / runs.SUMMARY, summary_text(model))
+
+    def mark(status: str) -> None:
+        config["status"] = status
+        try:
+            runs.atomic_write_json(run_dir / runs.CONFIG, config)
+        except OSError:
+            pass  # the disk may be full; the backup still holds the last epoch
 
     test_ds = eval_pipeline(data.test_images, data.test_labels, EVAL_BATCH_SIZE)
     if verbose == "auto":
@@ -430,11 +458,15 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     clock = _EpochClock()
     callbacks = _callbacks(run_dir, first_epoch, clock, tensorboard) + list(callbacks or [])
     try:
+        runs.atomic_write_json(run_dir / runs.CONFIG, config)
+        runs.atomic_write_text(run_dir / runs.SUMMARY, summary_text(model))
         model.fit(train_ds, validation_data=test_ds, epochs=epochs, callbacks=callbacks,
                   steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False)
+        with distribution.scope():
+            _compile_for_export(model)
+        metrics = _finish(model, data, run_dir)
     except KeyboardInterrupt:
-        config["status"] = runs.STATUS_INTERRUPTED
-        runs.atomic_write_json(run_dir / runs.CONFIG, config)
+        mark(runs.STATUS_INTERRUPTED)
         raise TrainingInterrupted(
             f"Training interrupted; {run_dir} keeps every finished epoch. Continue it with "
             "the same command and --resume."
@@ -444,13 +476,31 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
             raise
         message = (f"The loss became NaN or infinite in epoch {clock.epoch + 1} (lr={lr:g}, "
                    f"momentum={momentum:g}); training stopped. Try a smaller --lr.")
-        config["status"] = f"failed: {message}"
         config["finished"] = _now()
-        runs.atomic_write_json(run_dir / runs.CONFIG, config)
+        mark(f"failed: {message}")
         raise TrainingError(f"{message} The history so far is in {run_dir}.") from None
+    except (OSError, runs.DiskError) as e:
+        if not (isinstance(e, runs.DiskError) or runs.is_disk_full(e)):
+            raise
+        mark(runs.STATUS_INTERRUPTED)
+        where = getattr(e, "filename", None) or run_dir
+        raise runs.DiskError(
+            f"Writing {where} failed: {getattr(e, 'strerror', None) or e}. {run_dir} keeps its "
+            "last complete epoch; free some space, then continue with the same command and "
+            "--resume.") from None
+    config["status"] = runs.STATUS_FINISHED
+    config["finished"] = _now()
+    runs.atomic_write_json(run_dir / runs.CONFIG, config)
+    shutil.rmtree(run_dir / runs.BACKUP_DIR, ignore_errors=True)
+    return RunResult(run_dir, config, metrics, model=model)
 
-    with distribution.scope():
-        _compile_for_export(model)
+
+def _finish(model, data: CifarData, run_dir: Path) -> dict:
+    """Writes model.keras, parameters.txt and metrics.json; returns the metrics.
+
+    Runs while the last epoch's backup still exists, so an interrupt or a full disk here is
+    resumed by finishing again, without training.
+    """
     runs.atomic_save_model(model, run_dir / runs.MODEL)
     runs.atomic_write_text(run_dir / runs.PARAMETERS, parameter_dump(model))
     metrics = evaluate_model(model, data.test_images, data.test_labels)
@@ -459,7 +509,4 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     metrics["seconds"] = round(sum(row.get("seconds", 0.0) for row in history), 3)
     metrics["class_names"] = list(data.class_names)
     runs.atomic_write_json(run_dir / runs.METRICS, metrics)
-    config["status"] = runs.STATUS_FINISHED
-    config["finished"] = _now()
-    runs.atomic_write_json(run_dir / runs.CONFIG, config)
-    return RunResult(run_dir, config, metrics, model=model)
+    return metrics

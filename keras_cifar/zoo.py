@@ -12,6 +12,7 @@ import difflib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +28,12 @@ ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "elu")
 PADDINGS = ("valid", "same")
 PREPROCESSES = ("unit", "symmetric")
 INITS = ("torch", "keras")
+# Ids name run directories and files: lower-case ASCII letters, digits, '.', '_', '-', starting
+# with a letter or digit, so an id can never climb out of a folder ('..', '/') or trip a tool.
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# Larger networks are refused by the zoo: 100 million float32 weights are 400 MB, with SGD's
+# momentum and a checkpoint several GB, far beyond what a CIFAR-10 zoo needs (CNN 3: 2.7 M).
+MAX_PARAMS = 100_000_000
 
 # Keys each layer kind accepts, with their defaults (None: required).
 _LAYER_KEYS: dict[str, dict[str, Any]] = {
@@ -396,6 +403,12 @@ def _check_keys(entry: dict, allowed: set[str], where: _Where, key_prefix: str =
             )
 
 
+def _check_id(value: Any, where: _Where) -> None:
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise where.error("id", "an id of 1-64 lower-case ASCII letters, digits, '.', '_' or '-', "
+                          "starting with a letter or digit (it names folders and files)", value)
+
+
 def _positive_int(value: Any, key: str, where: _Where) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise where.error(key, "a positive integer", value)
@@ -442,8 +455,7 @@ def _parse_network(entry: Any, index: int, path: Path) -> NetworkSpec:
     if not isinstance(entry, dict):
         raise ZooError(f"{path}: network entry {index} must be an object. Received: {entry!r}")
     _check_keys(entry, {"id", "title", "layers", "preprocess", "init", "train"}, where)
-    if not isinstance(entry.get("id"), str) or not entry["id"].strip():
-        raise where.error("id", "a non-empty string", entry.get("id"))
+    _check_id(entry.get("id"), where)
     title = entry.get("title", entry["id"])
     if not isinstance(title, str):
         raise where.error("title", "a string", title)
@@ -456,6 +468,10 @@ def _parse_network(entry: Any, index: int, path: Path) -> NetworkSpec:
     if not isinstance(raw_layers, list) or not raw_layers:
         raise where.error("layers", "a non-empty list of layer objects", raw_layers)
     layers = _resolve_layers(raw_layers, where)
+    params = sum(layer.params for layer in layers)
+    if params > MAX_PARAMS:
+        raise where.error("layers", f"a network of at most {MAX_PARAMS:,} parameters (the zoo's "
+                          f"limit; this one has {params:,})", f"{params:,} parameters")
     return NetworkSpec(
         id=entry["id"], title=title, layers=layers, preprocess=preprocess, train=train, init=init
     )
@@ -614,8 +630,7 @@ def _parse_experiment(entry: Any, index: int, path: Path, networks: dict) -> Exp
     if not isinstance(entry, dict):
         raise ZooError(f"{path}: experiment entry {index} must be an object. Received: {entry!r}")
     _check_keys(entry, {"id", "network", "original", "report_text", *_TRAIN_KEYS}, where)
-    if not isinstance(entry.get("id"), str) or not entry["id"].strip():
-        raise where.error("id", "a non-empty string", entry.get("id"))
+    _check_id(entry.get("id"), where)
     network = entry.get("network")
     if network not in networks:
         close = nearest(str(network), list(networks))

@@ -75,7 +75,7 @@ def test_export_command(runner, model_path, tmp_path):
 @pytest.mark.parametrize("content, name, message", [
     (b"not a zip", "m.keras", "not a Keras model file"),
     (None, "missing.keras", "does not exist"),
-    (b"PK\x03\x04broken", "z.keras", "not a Keras model file"),
+    (b"PK\x03\x04broken", "z.keras", "is damaged (truncated or corrupted"),  # a torn zip
 ])
 def test_bad_model_files_exit_1_without_traceback(runner, tmp_path, content, name, message):
     path = tmp_path / name

@@ -1,0 +1,105 @@
+"""Per-epoch training state, written so that no interruption or full disk can lose it.
+
+`AtomicBackupAndRestore` is Keras' `BackupAndRestore` with three changes:
+
+- each checkpoint is a new file (`epoch-NNNN.weights.h5`, weights and optimizer state) written
+  in full, synced, and only then named by the metadata file, which is itself replaced
+  atomically; a torn write (a kill, a full disk) never replaces a good checkpoint;
+- the previous checkpoint is kept; if the latest cannot be loaded, the previous one is;
+- the backup is kept when `fit` returns (`delete_checkpoint=False`): the run deletes it once
+  its final files are written, so an interrupt while finishing loses nothing.
+
+Before each checkpoint the free space is checked, so a nearly full disk ends in a clean error
+naming the path instead of a crash inside HDF5.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import keras
+
+from keras_cifar import runs
+
+CURRENT = "training_metadata.json"
+PREVIOUS = "training_metadata.prev.json"
+SPARE_BYTES = 1 << 20  # room for the metadata and the history row besides the weights
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' `BackupAndRestore` (per epoch, double checkpoint) with atomic checkpoints.
+
+    Args:
+        backup_dir: the folder of the checkpoints.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(str(backup_dir), save_freq="epoch", double_checkpoint=True,
+                         delete_checkpoint=False)
+        self.folder = Path(backup_dir)
+
+    def _read_metadata(self, name: str) -> dict | None:
+        try:
+            metadata = json.loads((self.folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return metadata if isinstance(metadata, dict) and "weights" in metadata else None
+
+    def on_train_begin(self, logs=None):
+        tried = []
+        for name in (CURRENT, PREVIOUS):
+            metadata = self._read_metadata(name)
+            if metadata is None:
+                continue
+            weights = self.folder / metadata["weights"]
+            try:
+                if self.model.optimizer is not None and not self.model.optimizer.built:
+                    self.model.optimizer.build(self.model.trainable_variables)
+                self.model.load_weights(weights)
+            except Exception as e:  # h5py and Keras raise many types for a damaged file
+                tried.append(f"{weights.name}: {type(e).__name__}: {str(e)[:120]}")
+                warnings.warn(f"The checkpoint {weights} cannot be loaded ({tried[-1]}); trying "
+                              "the previous one.", stacklevel=2)
+                continue
+            self.model._initial_epoch = int(metadata["epoch"])  # as BackupAndRestore does
+            return
+        if tried:
+            raise runs.RunError(f"No checkpoint in {self.folder} can be loaded ({'; '.join(tried)}). "
+                                "Train the run again from scratch with --force.")
+
+    def _save_model(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        current = self._read_metadata(CURRENT)
+        last_size = ((self.folder / current["weights"]).stat().st_size
+                     if current and (self.folder / current["weights"]).exists() else
+                     8 * self.model.count_params())  # float32 weights plus momentum
+        runs.check_free_space(self.folder, last_size + SPARE_BYTES,
+                              f"the checkpoint of epoch {self._current_epoch}")
+        name = f"epoch-{self._current_epoch:04d}.weights.h5"
+        tmp = self.folder / f".{name}.tmp.weights.h5"
+        try:
+            self.model.save_weights(str(tmp), overwrite=True)
+            _fsync(tmp)
+            os.replace(tmp, self.folder / name)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        if current is not None:
+            runs.atomic_write_json(self.folder / PREVIOUS, current)
+        runs.atomic_write_json(self.folder / CURRENT, {
+            "epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name})
+        keep = {name, current["weights"] if current else None}
+        for old in self.folder.glob("epoch-*.weights.h5"):
+            if old.name not in keep:
+                old.unlink()
