@@ -6,15 +6,9 @@ and writes a run directory; `draw_run` redraws its figures. TensorFlow is import
 modules that need it, so `keras_cifar.zoo` stays light.
 """
 
-import os
-
-# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is noise to a CLI user; an explicit
-# TF_CPP_MIN_LOG_LEVEL still wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 __version__ = "0.1.0"
 
-from keras_cifar.zoo import (  # noqa: E402
+from keras_cifar.zoo import (
     ExperimentSpec,
     NetworkSpec,
     Zoo,

@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
+from keras_cifar import runs
 
-from keras_cifar import runs  # noqa: E402
+
+def _figure(rows: int = 1, columns: int = 1, **options):
+    """A figure and its axes from matplotlib's object API: no pyplot, no global backend, so
+    drawing here never changes a notebook's or application's matplotlib state."""
+    figure = Figure(figsize=options.pop("figsize", None))
+    return figure, figure.subplots(rows, columns, **options)
 
 
 def _epochs(rows: list[dict]) -> np.ndarray:
@@ -26,7 +31,6 @@ def _save(fig, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
     os.replace(tmp, path)
     return path
 
@@ -39,7 +43,7 @@ def plot_curves(rows: list[dict], path: str | os.PathLike, title: str = "") -> P
         path: the PNG to write.
         title: the figure's title.
     """
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_loss, ax_acc) = _figure(1, 2, figsize=(10, 3.8))
     x = _epochs(rows)
     for ax, key, label in ((ax_loss, "loss", "cross-entropy loss"), (ax_acc, "accuracy", "accuracy")):
         ax.plot(x, [r.get(key, np.nan) for r in rows], "o-", ms=3, label="train")
@@ -62,7 +66,7 @@ def plot_comparison(histories: Sequence[tuple[str, list[dict]]], path: str | os.
         path: the PNG to write.
         title: the figure's title.
     """
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_acc, ax_loss) = _figure(1, 2, figsize=(10, 3.8))
     for label, rows in histories:
         x = _epochs(rows)
         ax_acc.plot(x, [r.get("val_accuracy", np.nan) for r in rows], "o-", ms=2.5, label=label)
@@ -98,8 +102,8 @@ def plot_against_original(groups: Sequence[dict], path: str | os.PathLike, title
         path: the PNG to write.
         title: the figure's title.
     """
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, (ax_acc, ax_loss) = _figure(1, 2, figsize=(11, 4))
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, group in enumerate(groups):
         colour = colours[index % len(colours)]
         n = len(group["ours"])
@@ -173,7 +177,7 @@ def plot_kernels(model, path: str | os.PathLike, max_tiles: int = 64) -> Path:
     columns = 8 if kind == "conv" else 4
     rows = -(-len(tiles) // columns)
     size = 1.0 if kind == "conv" else 1.8
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * size, rows * size + 0.6),
+    fig, axes = _figure(rows, columns, figsize=(columns * size, rows * size + 0.6),
                              squeeze=False)
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -190,7 +194,7 @@ def plot_confusion(matrix, class_names: Sequence[str], path: str | os.PathLike,
                    title: str = "") -> Path:
     """Draws a confusion matrix (rows: true class, columns: predicted) with counts."""
     matrix = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    fig, ax = _figure(figsize=(6.4, 5.6))
     image = ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
@@ -219,10 +223,16 @@ def run_title(config: dict) -> str:
     return title
 
 
-def draw_run(run_dir: str | os.PathLike) -> list[Path]:
+def draw_run(run_dir: str | os.PathLike, missing_only: bool = False, model=None) -> list[Path]:
     """Draws curves.png, kernels.png and confusion.png of a run from its saved files.
 
     Each figure is drawn when its source exists (history.csv, model.keras, metrics.json).
+
+    Args:
+        run_dir: the run directory.
+        missing_only: draw only the figures that do not exist yet (finishing an interrupted
+            run).
+        model: the run's trained model, if at hand (saves loading model.keras again).
 
     Returns:
         The figures written.
@@ -233,12 +243,19 @@ def draw_run(run_dir: str | os.PathLike) -> list[Path]:
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
     title = run_title(config)
-    written = [plot_curves(runs.read_history(run_dir), run_dir / runs.CURVES, title)]
-    if (run_dir / runs.MODEL).exists():
+
+    def wanted(name: str) -> bool:
+        return not (missing_only and (run_dir / name).exists())
+
+    written = []
+    if wanted(runs.CURVES):
+        written.append(plot_curves(runs.read_history(run_dir), run_dir / runs.CURVES, title))
+    if wanted(runs.KERNELS) and (model is not None or (run_dir / runs.MODEL).exists()):
         from keras_cifar.serve import load_model_file
 
-        written.append(plot_kernels(load_model_file(run_dir / runs.MODEL), run_dir / runs.KERNELS))
-    if (run_dir / runs.METRICS).exists():
+        model = model if model is not None else load_model_file(run_dir / runs.MODEL)
+        written.append(plot_kernels(model, run_dir / runs.KERNELS))
+    if wanted(runs.CONFUSION) and (run_dir / runs.METRICS).exists():
         metrics = runs.read_metrics(run_dir)
         written.append(plot_confusion(metrics["confusion_matrix"], metrics["class_names"],
                                       run_dir / runs.CONFUSION, title))

@@ -1,0 +1,56 @@
+"""A quiet console: TensorFlow's start-up chatter hidden unless asked for.
+
+Before its first log line TensorFlow's C++ side prints, straight to the process's stderr,
+lines a new user reads as failures: "All log messages before absl::InitializeLog()", CUDA
+probing on machines without a GPU (`cudart_stub`, `failed call to cuInit`), oneDNN notices and
+graph-version warnings (`NodeDef mentions attribute ...`). `quiet_tensorflow` raises the C++ log
+threshold and imports TensorFlow with the stderr file descriptor pointed at /dev/null, which is
+the only way to hide what absl prints before it is initialised. Errors still reach the user as
+Python exceptions. `--verbose` or `KERAS_CIFAR_VERBOSE=1` keeps everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+VERBOSE_ENV_VAR = "KERAS_CIFAR_VERBOSE"
+
+
+def verbose_requested() -> bool:
+    """Whether `KERAS_CIFAR_VERBOSE` asks for TensorFlow's own logging."""
+    return os.environ.get(VERBOSE_ENV_VAR, "").lower() in ("1", "true", "yes", "on")
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Imports TensorFlow without its start-up chatter (once; later calls do nothing).
+
+    Call it before anything imports TensorFlow. With `verbose` (or `KERAS_CIFAR_VERBOSE=1`)
+    it only imports. An explicit `TF_CPP_MIN_LOG_LEVEL` is kept.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    if verbose or verbose_requested():
+        import tensorflow  # noqa: F401
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    with _stderr_silenced():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # CUDA probing (cuInit) happens here, silenced too
