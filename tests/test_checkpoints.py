@@ -1,0 +1,60 @@
+"""checkpoints: the per-epoch backup's layout, and runs backed up by Keras' own
+BackupAndRestore (before AtomicBackupAndRestore) resuming where they stopped."""
+
+import json
+import shutil
+
+import keras
+import pytest
+
+from keras_cifar import runs
+from keras_cifar.checkpoints import CURRENT, PREVIOUS
+from keras_cifar.data import synthetic_data
+from keras_cifar.train import TrainingInterrupted, train_run
+from keras_cifar.zoo import get_network
+
+DATA = synthetic_data(300, 100)
+
+
+class StopAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.stop_epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.stop_epoch:
+            raise KeyboardInterrupt
+
+
+def interrupted_run(tmp_path, epochs=4, after=1):
+    with pytest.raises(TrainingInterrupted):
+        train_run(get_network("mlp2"), DATA, epochs=epochs, out_dir=tmp_path, name="r",
+                  verbose=0, callbacks=[StopAfterEpoch(after)])
+    return tmp_path / "r"
+
+
+def test_two_checkpoints_are_kept_and_named_by_the_metadata(tmp_path):
+    backup = interrupted_run(tmp_path, after=2) / runs.BACKUP_DIR
+    current = json.loads((backup / CURRENT).read_text())
+    previous = json.loads((backup / PREVIOUS).read_text())
+    assert (current["epoch"], current["weights"]) == (3, "epoch-0003.weights.h5")
+    assert (previous["epoch"], previous["weights"]) == (2, "epoch-0002.weights.h5")
+    assert sorted(p.name for p in backup.glob("*.h5")) == ["epoch-0002.weights.h5",
+                                                          "epoch-0003.weights.h5"]
+
+
+def test_a_backup_in_keras_own_layout_resumes_where_it_stopped(tmp_path):
+    run_dir = interrupted_run(tmp_path, after=1)
+    backup = run_dir / runs.BACKUP_DIR
+    current = json.loads((backup / CURRENT).read_text())
+    shutil.copyfile(backup / current["weights"], backup / "latest.weights.h5")
+    for path in list(backup.iterdir()):
+        if path.name != "latest.weights.h5":
+            path.unlink()
+    (backup / "training_metadata.json").write_text(json.dumps({"epoch": 2, "batch": 0}))
+    trained = []
+    counter = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: trained.append(epoch))
+    train_run(get_network("mlp2"), DATA, epochs=4, out_dir=tmp_path, name="r", verbose=0,
+              resume=True, callbacks=[counter])
+    assert trained == [2, 3]  # epochs 0-1 were restored, not trained again
+    assert [r["epoch"] for r in runs.read_history(run_dir)] == [0, 1, 2, 3]
