@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from keras_cifar import __version__
+from keras_cifar import __version__, errors
 from keras_cifar.console import VERBOSE_ENV_VAR, quiet_tensorflow
 from keras_cifar.zoo import ZOO_ENV_VAR, Zoo, ZooError, load_zoo
 
@@ -25,13 +25,31 @@ TENSORFLOW_FREE_COMMANDS = ("zoo",)
 # Errors and shared options
 
 
-class _Group(click.Group):
-    """A click group that turns keras-cifar's errors into clean CLI errors.
+# Exit codes by error class, most specific first: 2 for bad input (a usage error, with the
+# usage line), 1 for failures, 128 + the signal for a run stopped by one (130 Ctrl-C, 143
+# SIGTERM). Only keras-cifar's own errors are caught; anything else is a bug, with its traceback.
+EXIT_CODES = (
+    (errors.RunInUse, 1),
+    (errors.DiskError, 1),
+    (errors.ConfigError, 2),
+    (errors.ZooError, 2),
+    (errors.RunError, 2),
+    (errors.DataError, 1),
+    (errors.ModelFileError, 1),
+    (errors.TrainingError, 1),
+    (errors.TrainingInterrupted, 130),
+)
 
-    Library errors carry `cli_exit_code`: 2 for bad input (a usage error, with the usage
-    line), 1 for failures, 128 + the signal for a run stopped by one (130 Ctrl-C, 143
-    SIGTERM).
-    """
+
+def exit_code(error: errors.KerasCifarError) -> int:
+    """The exit code of a keras-cifar error (see EXIT_CODES)."""
+    if isinstance(error, errors.RunsStopped):
+        return 128 + error.signum
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 1)
+
+
+class _Group(click.Group):
+    """A click group that turns keras-cifar's errors into clean CLI errors (EXIT_CODES)."""
 
     def invoke(self, ctx):
         try:
@@ -40,21 +58,14 @@ class _Group(click.Group):
             click.echo("\nInterrupted. A run continues with the same command plus --resume.",
                        err=True)
             sys.exit(130)
-        except Exception as e:
-            code = getattr(e, "cli_exit_code", None)
+        except errors.KerasCifarError as e:
+            code = exit_code(e)
             if code == 2:
                 raise click.UsageError(str(e), ctx) from None
             if code == 1:
                 raise click.ClickException(str(e)) from None
-            if code is not None and code >= 128:  # stopped by a signal: 128 + its number
-                click.echo(f"\n{e}", err=True)
-                sys.exit(code)
-            raise
-
-
-def _usage_error(e: ValueError) -> Exception:
-    """A library error as it is, any other ValueError (a bad value) as a click usage error."""
-    return e if hasattr(type(e), "cli_exit_code") else click.UsageError(str(e))
+            click.echo(f"\n{e}", err=True)
+            sys.exit(code)
 
 
 def _zoo(ctx: click.Context | None) -> Zoo:
@@ -113,7 +124,7 @@ def data_options(command):
 
 
 def _data_spec(data_source, data_dir, tfds_dir, no_cache):
-    from keras_cifar.executors import DataSpec
+    from keras_cifar.data import DataSpec
 
     return DataSpec(source=data_source or ("local" if data_dir else "tfds"),
                     data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
@@ -262,7 +273,7 @@ def zoo_show(ctx, network):
             click.echo(f'      report: "{text.words}"')
     quiet_tensorflow(ctx.find_root().meta.get("keras_cifar.verbose", False))
     from keras_cifar.builder import build_model
-    from keras_cifar.inspect import summary_text
+    from keras_cifar.inspection import summary_text
 
     click.echo()
     click.echo(summary_text(build_model(network, seed=0)), nl=False)
@@ -290,7 +301,7 @@ def inspect(ctx, target, all_values, init, seed):
       keras-cifar inspect cnn3
       keras-cifar inspect runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras --all
     """
-    from keras_cifar.inspect import parameter_dump, summary_text
+    from keras_cifar.inspection import parameter_dump, summary_text
 
     if target.endswith(".keras") or Path(target).is_file():
         from keras_cifar.serve import load_model_file
@@ -424,14 +435,11 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, da
     d = _load_data(data_source, data_dir, tfds_dir, no_cache)
     if not d.is_cifar10:
         click.echo("Note: training on synthetic data, not CIFAR-10.", err=True)
-    try:
-        result = train_run(network, d, lr=lr, momentum=momentum, epochs=epochs,
-                           batch_size=batch_size, seed=seed, init=init, limit=limit, out_dir=out,
-                           name=name, resume=resume, force=force, tensorboard=tensorboard,
-                           strategy=strategy, xla=xla, mixed_precision=mixed_precision,
-                           devices=[d.strip() for d in devices.split(",")] if devices else None)
-    except ValueError as e:
-        raise _usage_error(e) from None
+    result = train_run(network, d, lr=lr, momentum=momentum, epochs=epochs,
+                       batch_size=batch_size, seed=seed, init=init, limit=limit, out_dir=out,
+                       name=name, resume=resume, force=force, tensorboard=tensorboard,
+                       strategy=strategy, xla=xla, mixed_precision=mixed_precision,
+                       devices=[d.strip() for d in devices.split(",")] if devices else None)
     if result.already_finished:
         click.echo(f"{result.run_dir} is already finished; nothing to resume.")
     draw_run(result.run_dir, missing_only=result.already_finished, model=result.model)
@@ -469,7 +477,7 @@ def evaluate(model_path, data_source, data_dir, tfds_dir, no_cache, limit, confu
     """
     from keras_cifar.data import limit_data
     from keras_cifar.serve import load_model_file
-    from keras_cifar.train import evaluate_model
+    from keras_cifar.evaluation import evaluate_model
 
     model = load_model_file(model_path)
     d = _load_data(data_source, data_dir, tfds_dir, no_cache)
@@ -646,7 +654,7 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
     z = _zoo(ctx)
     try:
         seeds = rep.parse_seeds(seeds_text)
-    except ValueError as e:
+    except errors.ConfigError as e:
         raise click.BadParameter(str(e), param_hint="--seeds") from None
     if report_only or publish:
         runs.check_output_dir(publish or out, "--publish" if publish else "--out")
@@ -656,10 +664,7 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
     if list_ and not (experiment_ids or network or all_):
         chosen = list(z.experiments.values())
     else:
-        try:
-            chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
-        except ValueError as e:
-            raise _usage_error(e) from None
+        chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
     if list_ or dry_run:
         statuses = rep.experiment_status(z, chosen, out, seeds)
         click.echo(f"{'experiment':<16}{'seed':>5} {'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
@@ -732,21 +737,18 @@ def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, dat
     from keras_cifar import sweep as sweep_module
     from keras_cifar.zoo import BUILTIN_ZOO_PATH
 
-    try:
-        lr_values = sweep_module.parse_values(lrs, "lr")
-        momentum_values = sweep_module.parse_values(momenta, "momentum")
-        data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
-        out = out or Path("sweeps") / network.id
-        zoo_path = _zoo(ctx).path
-        zoo_path = None if Path(zoo_path).resolve() == BUILTIN_ZOO_PATH.resolve() else str(zoo_path)
-        data_spec.load()  # fails fast on bad data, and warms the decode cache
-        path = sweep_module.sweep(
-            network, lr_values, momentum_values, epochs or network.train.epochs, data_spec, out,
-            executor=executor, workers=workers, address=address,
-            on_start=_announce(executor, workers), batch_size=batch_size, seed=seed, init=init,
-            limit=limit, zoo_path=zoo_path)
-    except ValueError as e:
-        raise _usage_error(e) from None
+    lr_values = sweep_module.parse_values(lrs, "lr")
+    momentum_values = sweep_module.parse_values(momenta, "momentum")
+    data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
+    out = out or Path("sweeps") / network.id
+    zoo_path = _zoo(ctx).path
+    zoo_path = None if Path(zoo_path).resolve() == BUILTIN_ZOO_PATH.resolve() else str(zoo_path)
+    data_spec.load()  # fails fast on bad data, and warms the decode cache
+    path = sweep_module.sweep(
+        network, lr_values, momentum_values, epochs or network.train.epochs, data_spec, out,
+        executor=executor, workers=workers, address=address,
+        on_start=_announce(executor, workers), batch_size=batch_size, seed=seed, init=init,
+        limit=limit, zoo_path=zoo_path)
     click.echo(path.read_text(), nl=False)
     click.echo(f"Wrote {path}")
 

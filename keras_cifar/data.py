@@ -18,7 +18,6 @@ import os
 import pickle
 import socket
 import tarfile
-import tempfile
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,9 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
 import numpy as np
+
+from keras_cifar import runs
+from keras_cifar.errors import DataError
 
 CLASS_NAMES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -52,12 +54,6 @@ LAYOUTS = (
     "cifar-10-batches-bin/ (data_batch_1..5.bin, test_batch.bin, batches.meta.txt)",
     "any of these as a .tar.gz archive",
 )
-
-
-class DataError(ValueError):
-    """CIFAR-10 data that cannot be loaded: names the path and what was wrong."""
-
-    cli_exit_code = 1  # a failure
 
 
 @dataclass(frozen=True)
@@ -534,18 +530,12 @@ def _write_cache(key: str, data: CifarData) -> None:
             if f.name in ("source", "format", "location", "fingerprint", "is_cifar10")}
     meta["checksum"] = fingerprint_arrays(data.train_images, data.train_labels, data.test_images,
                                           data.test_labels)
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, train_images=data.train_images, train_labels=data.train_labels,
-                     test_images=data.test_images, test_labels=data.test_labels,
-                     meta=np.array(json.dumps(meta)))
-        os.replace(tmp, path)
+        runs.atomic_write(path, lambda tmp: np.savez(
+            tmp, train_images=data.train_images, train_labels=data.train_labels,
+            test_images=data.test_images, test_labels=data.test_labels,
+            meta=np.array(json.dumps(meta))), suffix=".npz")
     except OSError as e:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
         warnings.warn(f"Could not write the data cache {path} ({e.strerror or e}); loading without "
                       f"the cache. Set {CACHE_DIR_ENV_VAR} to a writable directory to cache decoded "
                       "data.", stacklevel=3)
@@ -786,3 +776,18 @@ def eval_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int):
 
     return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).prefetch(
         tf.data.AUTOTUNE)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """How a worker loads the data (each worker loads it itself, from the decode cache)."""
+
+    source: str = "tfds"
+    data_dir: str | None = None
+    tfds_dir: str | None = None
+    use_cache: bool = True
+
+    def load(self) -> "CifarData":
+        """Loads the data this spec names."""
+        return load_data(self.source, data_dir=self.data_dir, tfds_dir=self.tfds_dir,
+                         use_cache=self.use_cache)

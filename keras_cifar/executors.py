@@ -25,27 +25,12 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from keras_cifar import runs
+from keras_cifar.data import DataSpec
+from keras_cifar.errors import RunsStopped
 
 EXECUTORS = ("local", "ray")
 SHARED_MARKER = ".keras-cifar-shared"
 RAY_MAX_RETRIES = 3
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """How a worker loads the data (each worker loads it itself, from the decode cache)."""
-
-    source: str = "tfds"
-    data_dir: str | None = None
-    tfds_dir: str | None = None
-    use_cache: bool = True
-
-    def load(self):
-        """Loads the data this spec names."""
-        from keras_cifar.data import load_data
-
-        return load_data(self.source, data_dir=self.data_dir, tfds_dir=self.tfds_dir,
-                         use_cache=self.use_cache)
 
 
 @dataclass(frozen=True)
@@ -193,17 +178,6 @@ def run_jobs(jobs: Iterable[Job], *, executor: str = "local", workers: int = 1,
         return _run_pool(jobs, workers)
     ray, remote = _ray_remote(address)
     return ray.get([remote.remote(job) for job in jobs])
-
-
-class RunsStopped(RuntimeError):
-    """SIGINT or SIGTERM stopped a pool of runs; the interrupted runs resume with --resume or by
-    running the same command again. Exits as a shell reports the signal (130, 143)."""
-
-    def __init__(self, signum: int):
-        self.cli_exit_code = 128 + signum
-        super().__init__(f"Stopped by {signal.Signals(signum).name}: no more runs were started "
-                         "and the workers were stopped. Run the same command again to continue; "
-                         "finished runs are skipped and interrupted ones resume.")
 
 
 class _StopRequested(BaseException):

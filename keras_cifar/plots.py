@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from keras_cifar import runs
+from keras_cifar.errors import ModelFileError
 
 
 def _figure(rows: int = 1, columns: int = 1, **options):
@@ -27,12 +28,9 @@ def _epochs(rows: list[dict]) -> np.ndarray:
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    runs.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight",
+                                                    format="png"), suffix=".png")
+    return Path(path)
 
 
 def plot_curves(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
@@ -144,7 +142,7 @@ def first_layer_kernels(model) -> tuple[str, np.ndarray]:
     as the report's figure does.
 
     Raises:
-        ValueError: the model has no conv or dense layer over RGB input.
+        ModelFileError: the model has no conv or dense layer over RGB input.
     """
     for layer in model.layers:
         weights = layer.get_weights()
@@ -160,7 +158,7 @@ def first_layer_kernels(model) -> tuple[str, np.ndarray]:
         low = tiles.min(axis=(1, 2, 3), keepdims=True)
         high = tiles.max(axis=(1, 2, 3), keepdims=True)
         return kind, (tiles - low) / np.maximum(high - low, 1e-12)
-    raise ValueError(f"Model '{model.name}' has no first conv or dense layer over 32x32x3 RGB "
+    raise ModelFileError(f"Model '{model.name}' has no first conv or dense layer over 32x32x3 RGB "
                      "input whose kernels could be drawn.")
 
 

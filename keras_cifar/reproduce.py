@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from keras_cifar import results, runs
-from keras_cifar.results import RESULTS_COLUMNS, RUNS_SUBDIR, results_rows, run_dir_name
+from keras_cifar.errors import ConfigError
+from keras_cifar.results import RESULTS_COLUMNS, RUNS_SUBDIR, results_rows, run_dir_name  # noqa: F401
 from keras_cifar.zoo import ExperimentSpec, Zoo
 
 RESULTS_MD = "RESULTS.md"
@@ -66,7 +67,7 @@ def select_experiments(zoo: Zoo, ids: Iterable[str] = (), network: str | None = 
     if all_:
         chosen = set(zoo.experiments)
     if not chosen:
-        raise ValueError("Choose experiments: give their ids, --network NETWORK or --all. "
+        raise ConfigError("Choose experiments: give their ids, --network NETWORK or --all. "
                          f"Known experiments: {', '.join(zoo.experiments)}.")
     return [e for e in zoo.experiments.values() if e.id in chosen]
 
@@ -84,10 +85,10 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             first = int(low)
             last = int(high) if sep else first
         except ValueError:
-            raise ValueError("Seeds must be integers, ranges or both, e.g. 0-2 or 0,3,5. "
+            raise ConfigError("Seeds must be integers, ranges or both, e.g. 0-2 or 0,3,5. "
                              f"Received: seeds={text!r}") from None
         if not 0 <= first <= last <= 2**32 - 1:
-            raise ValueError("Seeds must be in [0, 2**32 - 1], each range low-high with low <= "
+            raise ConfigError("Seeds must be in [0, 2**32 - 1], each range low-high with low <= "
                              f"high. Received: seeds={text!r}")
         seeds.update(range(first, last + 1))
     return tuple(sorted(seeds))

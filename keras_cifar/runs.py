@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from keras_cifar.errors import DiskError, RunError, RunInUse  # noqa: F401  (re-exported)
+
 CONFIG = "config.json"
 HISTORY = "history.csv"
 MODEL = "model.keras"
@@ -31,24 +33,6 @@ LOCK = ".lock"  # held (flock) by the one process that writes the directory
 STATUS_RUNNING = "running"
 STATUS_FINISHED = "finished"
 STATUS_INTERRUPTED = "interrupted"
-
-
-class RunError(ValueError):
-    """A run directory that cannot be used as asked (exists, differs, or is incomplete)."""
-
-    cli_exit_code = 2  # a usage error
-
-
-class RunInUse(RunError):
-    """Another live process holds the run directory's lock."""
-
-    cli_exit_code = 1  # a failure: the input was fine, the directory is busy
-
-
-class DiskError(RunError):
-    """A write failed for lack of space (or another OS error); the run stays resumable."""
-
-    cli_exit_code = 1
 
 
 def child_path(root: str | os.PathLike, name: str, what: str = "run directory") -> Path:
@@ -203,7 +187,12 @@ def identity_differences(saved: dict, wanted: dict, prefix: str = "") -> list[st
     return keys
 
 
-def _atomic(path: Path, write: Callable[[str], None], suffix: str = "") -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = "") -> None:
+    """Writes a file through `write(temporary_path)` in the same folder, then renames it into
+    place: readers see the old file or the new one, never a half-written one. The folder is
+    created if missing; the temporary file is removed if `write` fails.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
@@ -218,7 +207,7 @@ def _atomic(path: Path, write: Callable[[str], None], suffix: str = "") -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Writes `text` to `path` through a temporary file and a rename, never half-written."""
-    _atomic(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
@@ -228,7 +217,7 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
 
 def atomic_save_model(model, path: str | os.PathLike) -> None:
     """Saves a Keras model to a `.keras` file atomically."""
-    _atomic(Path(path), lambda tmp: model.save(tmp), suffix=".keras")
+    atomic_write(path, lambda tmp: model.save(tmp), suffix=".keras")
 
 
 def read_config(run_dir: str | os.PathLike) -> dict:
@@ -312,3 +301,34 @@ def run_status(run_dir: str | os.PathLike) -> str:
         return read_config(run_dir).get("status", "not started")
     except RunError:
         return "not started"
+
+
+def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False) -> None:
+    """Checks that the (locked) run directory may be (re)used; with `force`, empties it.
+
+    Raises:
+        RunError: it holds another run (naming the keys that differ), or a finished or
+            unfinished run and neither `resume` nor `force` was given.
+    """
+    contents = [p for p in run_dir.iterdir() if p.name != LOCK] if run_dir.exists() else []
+    if force:
+        for path in contents:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        return
+    if not (run_dir / CONFIG).exists():
+        if contents:
+            raise RunError(f"{run_dir} exists and is not an empty run directory; choose "
+                                "another --name or --out, or pass --force to replace it.")
+        return
+    saved = read_config(run_dir)
+    differing = identity_differences(saved.get("identity", {}), identity)
+    if differing:
+        raise RunError(
+            f"{run_dir} holds a different run; these settings differ: {', '.join(differing)}. "
+            "Use another --name, or --force to replace it."
+        )
+    status = saved.get("status", "")
+    if not resume:
+        what = "a finished run" if status == STATUS_FINISHED else f"an unfinished run ({status})"
+        raise RunError(f"{run_dir} already holds {what}; pass --resume to continue it or "
+                            "--force to train it again from scratch.")

@@ -12,13 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_cifar.errors import ModelFileError
+
 from keras_cifar.data import CLASS_NAMES
-
-
-class ModelFileError(ValueError):
-    """A model or image file that cannot be used, naming the file."""
-
-    cli_exit_code = 1  # a failure
 
 
 def _starts_like_a_zip(path: Path) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from keras_cifar import runs
+from keras_cifar.errors import ConfigError
 from keras_cifar.zoo import NetworkSpec
 
 SWEEP_MD = "SWEEP.md"
@@ -34,7 +35,7 @@ def parse_values(text: str, name: str) -> list[float]:
         try:
             values.append(float(item))
         except ValueError:
-            raise ValueError(f"--{name} must be comma-separated numbers such as 0.001,0.01. "
+            raise ConfigError(f"--{name} must be comma-separated numbers such as 0.001,0.01. "
                              f"Received: {name}={text!r}") from None
     return values
 

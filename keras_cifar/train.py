@@ -12,7 +12,6 @@ import os
 import platform
 import shutil
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,24 +21,14 @@ import tensorflow as tf
 
 from keras_cifar import runs
 from keras_cifar.builder import build_model
+from keras_cifar.callbacks import EpochClock, ResumePoint
 from keras_cifar.checkpoints import AtomicBackupAndRestore
 from keras_cifar.data import CifarData, eval_pipeline, limit_data, train_pipeline
-from keras_cifar.inspect import parameter_dump, summary_text
+from keras_cifar.errors import ConfigError, TrainingError, TrainingInterrupted  # noqa: F401
+from keras_cifar.evaluation import EVAL_BATCH_SIZE, evaluate_model
+from keras_cifar.inspection import parameter_dump, summary_text
 from keras_cifar.metrics import NotebookLoss
-from keras_cifar.notebook_loss import notebook_scale_loss
 from keras_cifar.zoo import INITS, NetworkSpec
-
-
-class TrainingError(RuntimeError):
-    """Training stopped by a failure (a NaN loss); the run directory says `failed`."""
-
-    cli_exit_code = 1  # a failure
-
-
-class TrainingInterrupted(RuntimeError):
-    """Training stopped by Ctrl-C; `--resume` continues from the last finished epoch."""
-
-    cli_exit_code = 130  # as a shell reports SIGINT
 
 
 @dataclass(frozen=True)
@@ -59,18 +48,18 @@ MAX_SEED = 2**32 - 1  # keras.utils.set_random_seed's range
 def check_hyperparameters(lr, momentum, epochs, batch_size, init="torch", seed=0) -> None:
     """Raises ValueError, Keras style, for values SGD cannot train with."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"The seed must be an integer in [0, 2**32 - 1]. Received: seed={seed!r}")
+        raise ConfigError(f"The seed must be an integer in [0, 2**32 - 1]. Received: seed={seed!r}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"The learning rate must be a number > 0. Received: lr={lr!r}")
+        raise ConfigError(f"The learning rate must be a number > 0. Received: lr={lr!r}")
     if (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
             or not 0 <= momentum < 1):
-        raise ValueError(f"The momentum must be in [0, 1). Received: momentum={momentum!r}")
+        raise ConfigError(f"The momentum must be in [0, 1). Received: momentum={momentum!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"The number of epochs must be an integer >= 1. Received: epochs={epochs!r}")
+        raise ConfigError(f"The number of epochs must be an integer >= 1. Received: epochs={epochs!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"The batch size must be an integer >= 1. Received: batch_size={batch_size!r}")
+        raise ConfigError(f"The batch size must be an integer >= 1. Received: batch_size={batch_size!r}")
     if init not in INITS:
-        raise ValueError(f"The initialisation must be one of {list(INITS)}. Received: init={init!r}")
+        raise ConfigError(f"The initialisation must be one of {list(INITS)}. Received: init={init!r}")
 
 
 def run_identity(spec: NetworkSpec, data: CifarData, *, lr, momentum, epochs, batch_size, seed,
@@ -121,74 +110,7 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False) -> None:
-    """Checks that the (locked) run directory may be (re)used; with `force`, empties it.
-
-    Raises:
-        RunError: it holds another run (naming the keys that differ), or a finished or
-            unfinished run and neither `resume` nor `force` was given.
-    """
-    contents = [p for p in run_dir.iterdir() if p.name != runs.LOCK] if run_dir.exists() else []
-    if force:
-        for path in contents:
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-        return
-    if not (run_dir / runs.CONFIG).exists():
-        if contents:
-            raise runs.RunError(f"{run_dir} exists and is not an empty run directory; choose "
-                                "another --name or --out, or pass --force to replace it.")
-        return
-    saved = runs.read_config(run_dir)
-    differing = runs.identity_differences(saved.get("identity", {}), identity)
-    if differing:
-        raise runs.RunError(
-            f"{run_dir} holds a different run; these settings differ: {', '.join(differing)}. "
-            "Use another --name, or --force to replace it."
-        )
-    status = saved.get("status", "")
-    if not resume:
-        what = "a finished run" if status == runs.STATUS_FINISHED else f"an unfinished run ({status})"
-        raise runs.RunError(f"{run_dir} already holds {what}; pass --resume to continue it or "
-                            "--force to train it again from scratch.")
-
-
-class _EpochClock(keras.callbacks.Callback):
-    """Adds `seconds` (wall time of the epoch, validation included) to each epoch's logs."""
-
-    epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["seconds"] = round(time.perf_counter() - self.started, 3)
-
-
-class _ResumePoint(keras.callbacks.Callback):
-    """At the first epoch this `fit` runs (0, or the one BackupAndRestore restored to): starts
-    the data pipeline there and drops history rows of that epoch and later.
-
-    Keras creates the training iterator after the first `on_epoch_begin`, so the pipeline
-    reads the epoch set here. History rows can run ahead of the backup when a run is killed
-    between writing the CSV row and the backup of an epoch.
-    """
-
-    def __init__(self, run_dir: Path, first_epoch):
-        super().__init__()
-        self.run_dir = run_dir
-        self.first_epoch = first_epoch
-        self.started = False
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if not self.started:
-            self.started = True
-            self.first_epoch.assign(epoch)
-            runs.truncate_history(self.run_dir, epoch)
-
-
-def _callbacks(run_dir: Path, first_epoch, clock: _EpochClock, tensorboard: bool) -> list:
+def _callbacks(run_dir: Path, first_epoch, clock: EpochClock, tensorboard: bool) -> list:
     """The Keras callbacks of a run, in the order their hooks must run.
 
     At an epoch's end the CSV row is written before the backup, so a kill between the two
@@ -196,7 +118,7 @@ def _callbacks(run_dir: Path, first_epoch, clock: _EpochClock, tensorboard: bool
     `fit`; `train_run` deletes it once the final files are written.
     """
     callbacks = [
-        _ResumePoint(run_dir, first_epoch),
+        ResumePoint(run_dir, first_epoch),
         keras.callbacks.TerminateOnNaN(raise_error=True),
         clock,
         keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
@@ -220,19 +142,17 @@ def make_strategy(name: str = "default", devices: list[str] | None = None):
         ValueError: an unknown strategy, or devices without `mirrored`.
     """
     if name not in STRATEGIES:
-        raise ValueError(f"Unknown strategy; expected one of {list(STRATEGIES)}. "
+        raise ConfigError(f"Unknown strategy; expected one of {list(STRATEGIES)}. "
                          f"Received: strategy={name!r}")
     if name == "default":
         if devices:
-            raise ValueError("--devices needs --strategy mirrored. Received: "
+            raise ConfigError("--devices needs --strategy mirrored. Received: "
                              f"devices={devices!r}")
         return tf.distribute.get_strategy()
     return tf.distribute.MirroredStrategy(devices=devices or None)
 
 
 XLA_CHOICES = ("auto", "on", "off")
-# Evaluation batch: any size gives the same test metrics; large batches make them cheaper.
-EVAL_BATCH_SIZE = 1000
 
 
 def use_xla(spec: NetworkSpec, xla: str = "auto", strategy: str = "default") -> bool:
@@ -243,7 +163,7 @@ def use_xla(spec: NetworkSpec, xla: str = "auto", strategy: str = "default") -> 
     Never under a mirrored strategy, which is not measured here.
     """
     if xla not in XLA_CHOICES:
-        raise ValueError(f"xla must be one of {list(XLA_CHOICES)}. Received: xla={xla!r}")
+        raise ConfigError(f"xla must be one of {list(XLA_CHOICES)}. Received: xla={xla!r}")
     if xla != "auto":
         return xla == "on"
     if strategy == "mirrored":
@@ -258,33 +178,6 @@ def steps_per_execution(steps_per_epoch: int, most: int = 32) -> int:
     execution inside one epoch, since one data iterator serves the whole run.
     """
     return max(d for d in range(1, min(most, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
-
-
-def evaluate_model(model, images: np.ndarray, labels: np.ndarray,
-                   batch_size: int | None = None) -> dict:
-    """Returns test loss, accuracy, per-class accuracy and confusion matrix.
-
-    One pass of predictions; the losses are computed from the logits in float64: `test_loss`
-    is the mean cross-entropy, `test_loss_notebook` the same losses on the original notebooks'
-    scale (see `keras_cifar.notebook_loss`).
-    """
-    batch_size = batch_size or EVAL_BATCH_SIZE
-    logits = model.predict(eval_pipeline(images, labels, batch_size), verbose=0).astype(np.float64)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    predictions = logits.argmax(axis=1)
-    labels = np.asarray(labels)
-    confusion = np.zeros((10, 10), dtype=np.int64)
-    np.add.at(confusion, (labels, predictions), 1)
-    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
-    losses = -log_probs[np.arange(len(labels)), labels]
-    return {
-        "test_loss": float(losses.mean()),
-        "test_loss_notebook": notebook_scale_loss(losses),
-        "test_accuracy": float((predictions == labels).mean()),
-        "per_class_accuracy": [round(float(a), 6) for a in per_class],
-        "confusion_matrix": confusion.tolist(),
-    }
 
 
 def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_epoch, strategy,
@@ -391,7 +284,7 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     if limit is not None:
         data = limit_data(data, limit, seed)
     if batch_size > len(data.train_labels):
-        raise ValueError(f"The batch size is larger than the {len(data.train_labels)} training "
+        raise ConfigError(f"The batch size is larger than the {len(data.train_labels)} training "
                          f"images; choose a smaller --batch-size. Received: batch_size={batch_size}")
 
     precision = mixed_precision_policy(mixed_precision)
@@ -401,7 +294,7 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
     runs.check_output_dir(out_dir)
     run_dir = runs.child_path(out_dir, name or runs.run_name(identity))
     with runs.lock_run_dir(run_dir):
-        prepare_run_dir(run_dir, identity, resume=resume, force=force)
+        runs.prepare_run_dir(run_dir, identity, resume=resume, force=force)
         if (run_dir / runs.CONFIG).exists():
             saved = runs.read_config(run_dir)
             if saved.get("status") == runs.STATUS_FINISHED:
@@ -455,7 +348,7 @@ def _train_locked(spec, data, run_dir: Path, config: dict, *, lr, momentum, epoc
     test_ds = eval_pipeline(data.test_images, data.test_labels, EVAL_BATCH_SIZE)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
-    clock = _EpochClock()
+    clock = EpochClock()
     callbacks = _callbacks(run_dir, first_epoch, clock, tensorboard) + list(callbacks or [])
     try:
         runs.atomic_write_json(run_dir / runs.CONFIG, config)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from keras_cifar.errors import ZooError
+
 ZOO_ENV_VAR = "KERAS_CIFAR_ZOO"
 BUILTIN_ZOO_PATH = Path(__file__).with_name("zoo.json")
 
@@ -51,12 +53,6 @@ _LAYER_KEYS: dict[str, dict[str, Any]] = {
     "batchnorm": {},
 }
 _TRAIN_KEYS = ("lr", "momentum", "epochs", "batch_size")
-
-
-class ZooError(ValueError):
-    """A zoo file, network or experiment that cannot be used, with where and why."""
-
-    cli_exit_code = 2  # a usage error
 
 
 @dataclass(frozen=True)

@@ -165,23 +165,16 @@ def plain_keras_measure(spec, data, epochs: int) -> dict:
     import keras
 
     from keras_cifar.builder import build_model
+    from keras_cifar.callbacks import EpochClock
 
     model = build_model(spec, seed=0)
     model.compile(keras.optimizers.SGD(spec.train.lr, momentum=spec.train.momentum),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    times = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
+    clock = EpochClock()
     model.fit(data.train_images, data.train_labels, batch_size=64, epochs=epochs, verbose=0,
-              callbacks=[Clock()])
-    return {"images_per_s": len(data.train_labels) / statistics.median(times[1:])}
+              callbacks=[clock])
+    return {"images_per_s": len(data.train_labels) / statistics.median(clock.seconds[1:])}
 
 
 def torch_measure(spec, data, epochs: int) -> dict:

@@ -48,6 +48,7 @@ def main() -> int:
     import tensorflow as tf
 
     from keras_cifar.builder import build_model
+    from keras_cifar.callbacks import EpochClock
     from keras_cifar.data import load_local, synthetic_data, train_pipeline
     from keras_cifar.train import steps_per_execution
     from keras_cifar.zoo import load_zoo
@@ -84,18 +85,10 @@ def main() -> int:
         model.compile(keras.optimizers.SGD(0.005, momentum=0.9),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], steps_per_execution=steps_per_execution(steps_per_epoch))
-        times = []
-
-        class Clock(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.t = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                times.append(time.perf_counter() - self.t)
-
+        clock = EpochClock()
         model.fit(ds, epochs=args.epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
-                  callbacks=[Clock()])
-        return float(np.median(times[1:] or times))
+                  callbacks=[clock])
+        return float(np.median(clock.seconds[1:] or clock.seconds))
 
     real, _, steps = train_pipeline(data.train_images, data.train_labels, 64, 0, args.epochs)
     x, y = next(iter(real))

@@ -64,6 +64,7 @@ def test_projection_scales_the_measured_epoch_to_the_full_data():
     assert bench.projected_seconds(ZOO, {}, "ips", "eval_ips") == 0
 
 
+@pytest.mark.slow
 def test_keras_measure_times_the_training_path_and_its_epoch_tail():
     data = synthetic_data(640, 200)
     row = bench.keras_measure(ZOO.network("mlp2"), data, epochs=2)

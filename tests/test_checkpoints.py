@@ -33,6 +33,7 @@ def interrupted_run(tmp_path, epochs=4, after=1):
     return tmp_path / "r"
 
 
+@pytest.mark.slow
 def test_two_checkpoints_are_kept_and_named_by_the_metadata(tmp_path):
     backup = interrupted_run(tmp_path, after=2) / runs.BACKUP_DIR
     current = json.loads((backup / CURRENT).read_text())
@@ -43,6 +44,7 @@ def test_two_checkpoints_are_kept_and_named_by_the_metadata(tmp_path):
                                                           "epoch-0003.weights.h5"]
 
 
+@pytest.mark.slow
 def test_a_backup_in_keras_own_layout_resumes_where_it_stopped(tmp_path):
     run_dir = interrupted_run(tmp_path, after=1)
     backup = run_dir / runs.BACKUP_DIR

@@ -79,6 +79,7 @@ def test_inspect_network_prints_summary_and_dump(runner):
     assert "..." in result.output
 
 
+@pytest.mark.slow
 def test_inspect_all_prints_every_value(runner):
     short = runner.invoke(cli, ["inspect", "mlp2"]).output
     full = runner.invoke(cli, ["inspect", "mlp2", "--all"]).output

@@ -23,6 +23,7 @@ def run_python(code, tmp_path):
     return done.stdout
 
 
+@pytest.mark.slow
 def test_mirrored_run_reports_two_replicas_and_trains(tmp_path):
     run_python(
         "import sys\n"
@@ -42,6 +43,7 @@ def test_mirrored_run_reports_two_replicas_and_trains(tmp_path):
     assert math.isfinite(metrics["test_loss"])
 
 
+@pytest.mark.slow
 def test_one_mirrored_step_equals_one_plain_step(tmp_path):
     out = run_python(
         "import json, keras, numpy as np\n"

@@ -14,7 +14,8 @@ import pytest
 from keras_cifar import reproduce as rep
 from keras_cifar import runs
 from keras_cifar.cli import cli
-from keras_cifar.executors import (DataSpec, Job, check_shared_dir, run_jobs,
+from keras_cifar.data import DataSpec
+from keras_cifar.executors import (Job, check_shared_dir, run_jobs,
                                   threads_per_worker)
 from keras_cifar.zoo import load_zoo
 
@@ -51,6 +52,7 @@ def local_table(tmp_path_factory):
     return reproduce(CliRunner(), zoo_file, tmp / "out")
 
 
+@pytest.mark.slow
 def test_workers_give_the_local_table(runner, zoo_file, tmp_path, local_table):
     assert reproduce(runner, zoo_file, tmp_path / "out", "--workers", "2") == local_table
     # each of the two worker processes got its share of the cores, as its config.json records
@@ -73,10 +75,12 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_gives_the_local_table(runner, zoo_file, tmp_path, local_table, ray_cluster):
     assert reproduce(runner, zoo_file, tmp_path / "out", "--executor", "ray") == local_table
 
 
+@pytest.mark.slow
 def test_ray_retries_a_killed_task_and_it_resumes(tmp_path, ray_cluster, zoo_file):
     out = tmp_path / "out"
     zoo = load_zoo(zoo_file)
@@ -126,6 +130,7 @@ def test_worker_that_cannot_see_the_output_fails_with_that_message(tmp_path):
         check_shared_dir(job)
 
 
+@pytest.mark.slow
 def test_sweep_table_sorted_by_accuracy(runner, tmp_path):
     result = runner.invoke(cli, ["sweep", "mlp2", "--lr", "0.01,0.05", "--momentum", "0,0.9",
                                  "--epochs", "2", "--data", "synthetic", "--limit", "200",

@@ -119,12 +119,12 @@ def test_missing_figures_of_a_finished_run_are_drawn_on_resume(runner, tmp_path)
 
 
 def test_ctrl_c_outside_training_exits_130_with_the_hint(runner, monkeypatch):
-    from keras_cifar import executors
+    from keras_cifar import data
 
     def interrupted_load(self):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(executors.DataSpec, "load", interrupted_load)
+    monkeypatch.setattr(data.DataSpec, "load", interrupted_load)
     result = runner.invoke(cli, ["train", "mlp2", "--data", "synthetic"])
     assert result.exit_code == 130 and "--resume" in result.output
 

@@ -35,6 +35,7 @@ def invoke(runner, zoo_file, *args):
     return runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--seeds", "0", *args])
 
 
+@pytest.mark.slow
 def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
     out = tmp_path / "out"
     first = invoke(runner, zoo_file, "--all", "--data", "synthetic", "--limit", "200", "--out", str(out))
@@ -72,25 +73,26 @@ def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
     assert listed.output.count(" done ") == 2 and "Would run" not in listed.output
 
 
+@pytest.mark.slow
 def test_interrupted_experiment_resumes(runner, zoo_file, tmp_path, monkeypatch):
-    from keras_cifar import train
+    from keras_cifar import callbacks
 
     out = tmp_path / "out"
-    original = train._EpochClock.on_epoch_end
+    original = callbacks.EpochClock.on_epoch_end
 
     def interrupt_at_second_epoch(self, epoch, logs=None):
         original(self, epoch, logs)
         if epoch == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train._EpochClock, "on_epoch_end", interrupt_at_second_epoch)
+    monkeypatch.setattr(callbacks.EpochClock, "on_epoch_end", interrupt_at_second_epoch)
     stopped = invoke(runner, zoo_file, "tiny-b", "--data", "synthetic", "--limit", "200",
                      "--out", str(out))
     assert stopped.exit_code == 130 and "--resume" in stopped.output
     listed = invoke(runner, zoo_file, "--list", "--out", str(out))
     assert "partial 1/3" in listed.output and "not started" in listed.output
 
-    monkeypatch.setattr(train._EpochClock, "on_epoch_end", original)
+    monkeypatch.setattr(callbacks.EpochClock, "on_epoch_end", original)
     resumed = invoke(runner, zoo_file, "tiny-b", "--data", "synthetic", "--limit", "200",
                      "--out", str(out))
     assert resumed.exit_code == 0, resumed.output
@@ -109,7 +111,7 @@ def test_dry_run_and_selection(runner, zoo_file, tmp_path):
 
 def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path, monkeypatch):
     from keras_cifar import executors
-    from keras_cifar.executors import DataSpec
+    from keras_cifar.data import DataSpec
 
     zoo = load_zoo(zoo_file)
     handed_out = {}
@@ -135,6 +137,7 @@ def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path,
         ("tiny-a", 0), ("tiny-b", 0), ("tiny-b", 1), ("tiny-a", 1)]
 
 
+@pytest.mark.slow
 def test_report_only_regenerates_the_published_results(runner, zoo_file, tmp_path):
     out, published = tmp_path / "out", tmp_path / "figures"
     assert invoke(runner, zoo_file, "--all", "--data", "synthetic", "--limit", "200",

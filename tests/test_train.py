@@ -29,6 +29,7 @@ def only_run_dir(out: Path) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network_id", NETWORK_IDS)
 def test_every_network_trains_one_epoch_and_writes_every_artifact(runner, tmp_path, network_id):
     result = runner.invoke(cli, ["train", network_id, *SYNTHETIC, "--epochs", "1", "--limit", "300",
@@ -64,6 +65,7 @@ def test_saved_model_predicts_as_the_trained_one(tmp_path, tiny_data, zoo):
                                result.model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_learns_synthetic_data(tmp_path, zoo):
     from keras_cifar.data import synthetic_data
 
@@ -72,6 +74,7 @@ def test_learns_synthetic_data(tmp_path, zoo):
     assert result.metrics["test_accuracy"] > 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network_id", ["lenet5", "mlp2"])  # oneDNN convolutions; XLA for MLPs
 def test_same_seed_same_history(tmp_path, tiny_data, zoo, network_id):
     histories = []
@@ -87,6 +90,7 @@ def _train_cli(out, *extra):
             "--lr", "0.01", "--out", str(out), "--name", "run", *extra]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     reference = subprocess.run(_train_cli(tmp_path / "reference"), env=env, capture_output=True,
@@ -134,6 +138,7 @@ def test_nan_loss_stops_with_exit_1_and_failed_status(runner, tmp_path):
     assert config["status"].startswith("failed:")
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_a_finished_run(runner, tmp_path):
     args = ["train", "mlp2", *SYNTHETIC, "--epochs", "1", "--limit", "100", "--out", str(tmp_path)]
     assert runner.invoke(cli, args).exit_code == 0
@@ -150,6 +155,7 @@ def test_refuses_to_overwrite_a_finished_run(runner, tmp_path):
     assert (run_dir / runs.MODEL).stat().st_mtime_ns != before
 
 
+@pytest.mark.slow
 def test_refuses_a_named_run_with_other_settings(runner, tmp_path):
     base = ["train", "mlp2", *SYNTHETIC, "--epochs", "1", "--limit", "100", "--out", str(tmp_path),
             "--name", "mine"]
@@ -159,6 +165,7 @@ def test_refuses_a_named_run_with_other_settings(runner, tmp_path):
     assert "these settings differ: lr" in other.output
 
 
+@pytest.mark.slow
 def test_limit_changes_the_run_identity(runner, tmp_path):
     for limit in ("100", "120"):
         assert runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--epochs", "1", "--limit", limit,
@@ -183,6 +190,7 @@ def test_batch_larger_than_data_exits_2(runner, tmp_path):
     assert "Received: batch_size=64" in result.output
 
 
+@pytest.mark.slow
 def test_integer_momentum_works(runner, tmp_path):
     result = runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--momentum", "0", "--epochs", "1",
                                  "--limit", "100", "--out", str(tmp_path)])
@@ -220,6 +228,7 @@ def test_speed_settings_recorded(runner, tmp_path):
                      "op_determinism": True, "threads": 0}
 
 
+@pytest.mark.slow
 def test_mixed_precision_is_a_different_run_with_float32_logits(runner, tmp_path):
     args = ["train", "cnn1", *SYNTHETIC, "--epochs", "1", "--limit", "128", "--out"]
     plain = runner.invoke(cli, [*args, str(tmp_path / "fp32")])
