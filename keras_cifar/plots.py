@@ -69,12 +69,18 @@ def plot_comparison(histories: Sequence[tuple[str, list[dict]]], path: str | os.
         x = _epochs(rows)
         ax_acc.plot(x, [r.get("val_accuracy", np.nan) for r in rows], "o-", ms=2.5, label=label)
         ax_loss.plot(x, [r.get("val_loss", np.nan) for r in rows], "o-", ms=2.5, label=label)
+    for ax in (ax_acc, ax_loss):
+        ax.legend(fontsize=8)
+    return _finish_test_panels(fig, ax_acc, ax_loss, "test loss (mean cross-entropy)", title, path)
+
+
+def _finish_test_panels(fig, ax_acc, ax_loss, loss_label: str, title: str, path) -> Path:
+    """Labels an accuracy and a loss panel against epoch, adds the title, saves the figure."""
     ax_acc.set_ylabel("test accuracy")
-    ax_loss.set_ylabel("test loss (mean cross-entropy)")
+    ax_loss.set_ylabel(loss_label)
     for ax in (ax_acc, ax_loss):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
@@ -123,15 +129,9 @@ def plot_against_original(groups: Sequence[dict], path: str | os.PathLike, title
                 ax.plot(x, mean, ":", color=colour, lw=1.6,
                         label=f"{group['label']}: PyTorch ({m} seed{'s' if m != 1 else ''})"
                         if ax is ax_acc else None)
-    ax_acc.set_ylabel("test accuracy")
-    ax_loss.set_ylabel("test loss (notebook scale, ~ mean CE / 64)")
-    for ax in (ax_acc, ax_loss):
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
+    return _finish_test_panels(fig, ax_acc, ax_loss, "test loss (notebook scale, ~ mean CE / 64)",
+                               title, path)
 
 
 def first_layer_kernels(model) -> tuple[str, np.ndarray]:

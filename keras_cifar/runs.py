@@ -68,11 +68,15 @@ def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     if not existing.is_dir():
         raise RunError(f"{option} cannot be created: {existing} is a file. Received: "
                        f"{option}={str(path)!r}")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise RunError(f"{option} is not writable: {existing} is read-only for this process (a "
+    _require_writable(existing, option, path)
+    return path
+
+
+def _require_writable(folder: Path, option: str, path: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RunError(f"Cannot write into {folder}: it is read-only for this process (a "
                        f"read-only filesystem or missing permissions). Received: "
                        f"{option}={str(path)!r}")
-    return path
 
 
 def check_output_file(path: str | os.PathLike, option: str = "--output") -> Path:
@@ -90,9 +94,7 @@ def check_output_file(path: str | os.PathLike, option: str = "--output") -> Path
     if not parent.is_dir():
         raise RunError(f"The folder {parent} does not exist; create it first or write elsewhere. "
                        f"Received: {option}={str(path)!r}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise RunError(f"Cannot write into {parent}: it is read-only for this process. Received: "
-                       f"{option}={str(path)!r}")
+    _require_writable(parent, option, path)
     return path
 
 
