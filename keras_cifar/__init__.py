@@ -2,7 +2,7 @@
 
 The zoo (`zoo.json`) declares the networks and the report's experiments; `build_model` turns a
 network into a `keras.Sequential`; `load_data` reads CIFAR-10 from any source; `train_run` trains
-and writes a run directory; `draw_run` redraws its figures. TensorFlow is imported only by the
+a `RunConfig` and writes a run directory; `draw_run` redraws its figures. TensorFlow is imported only by the
 modules that need it, so `keras_cifar.zoo` stays light.
 """
 
@@ -21,7 +21,7 @@ from keras_cifar.zoo import (
 __all__ = [
     "ExperimentSpec", "NetworkSpec", "Zoo", "ZooError", "get_network", "list_networks",
     "load_zoo", "build_model", "load_data", "CifarData", "DataError", "CLASS_NAMES",
-    "train_run", "draw_run", "__version__",
+    "train_run", "draw_run", "RunConfig", "KerasCifarError", "__version__",
 ]
 
 
@@ -35,6 +35,14 @@ def __getattr__(name):
         from keras_cifar import data
 
         return getattr(data, name)
+    if name == "RunConfig":
+        from keras_cifar.config import RunConfig
+
+        return RunConfig
+    if name == "KerasCifarError":
+        from keras_cifar.errors import KerasCifarError
+
+        return KerasCifarError
     if name == "train_run":
         from keras_cifar.train import train_run
 

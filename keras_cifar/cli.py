@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from keras_cifar import __version__, errors
+from keras_cifar import __version__, errors, rules
 from keras_cifar.console import VERBOSE_ENV_VAR, quiet_tensorflow
 from keras_cifar.zoo import ZOO_ENV_VAR, Zoo, ZooError, load_zoo
 
@@ -66,6 +66,21 @@ class _Group(click.Group):
                 raise click.ClickException(str(e)) from None
             click.echo(f"\n{e}", err=True)
             sys.exit(code)
+
+
+def _rule(check):
+    """A click option callback that applies a setting's rule (`keras_cifar.rules`), so the
+    option and the library share one definition; a broken rule names the option."""
+
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except errors.ConfigError as e:
+            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+
+    return callback
 
 
 def _zoo(ctx: click.Context | None) -> Zoo:
@@ -286,9 +301,9 @@ def zoo_show(ctx, network):
 @cli.command()
 @click.argument("target")
 @click.option("--all", "all_values", is_flag=True, help="Print every value of every weight.")
-@click.option("--init", type=click.Choice(["torch", "keras"]), default=None,
+@click.option("--init", type=click.Choice(rules.INITS), default=None,
               help="Initialisation for a network id (default: the network's).")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+@click.option("--seed", type=int, callback=_rule(rules.check_seed), default=0, show_default=True,
               help="Seed for a network id.")
 @click.pass_context
 def inspect(ctx, target, all_values, init, seed):
@@ -381,20 +396,20 @@ def data_prepare(data_source, data_dir, tfds_dir, no_cache):
 
 @cli.command()
 @click.argument("network", type=NETWORK)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=float, callback=_rule(rules.check_lr), default=None,
               help="Learning rate (> 0). Default: the network's, from the zoo.")
-@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=None,
+@click.option("--momentum", type=float, callback=_rule(rules.check_momentum), default=None,
               help="SGD momentum in [0, 1). Default: the network's.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
+@click.option("--epochs", type=int, callback=_rule(rules.check_epochs), default=None,
               help="Epochs (>= 1). Default: the network's.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", type=int, callback=_rule(rules.check_batch_size), default=None,
               help="Batch size. Default: the network's (64, as the report).")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+@click.option("--seed", type=int, callback=_rule(rules.check_seed), default=0, show_default=True,
               help="Seeds weights, data order and everything Keras draws.")
-@click.option("--init", type=click.Choice(["torch", "keras"]), default=None,
+@click.option("--init", type=click.Choice(rules.INITS), default=None,
               help="Weight initialisation: torch (PyTorch's default, the zoo's) or keras.")
 @data_options
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--limit", type=int, callback=_rule(rules.check_limit), default=None,
               help="Train and test on a seeded, class-stratified subset of N images per split.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
               help="Where run directories go.")
@@ -427,19 +442,23 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, da
       keras-cifar train cnn3 --lr 0.1 --momentum 0.9 --epochs 20 --data-dir ~/data/cifar10
       keras-cifar train lenet5 --data synthetic --epochs 1
     """
+    from keras_cifar.config import RunConfig
     from keras_cifar.plots import draw_run
     from keras_cifar.runs import check_output_dir
     from keras_cifar.train import train_run
 
+    config = RunConfig.of(network, lr=lr, momentum=momentum, epochs=epochs,
+                          batch_size=batch_size, seed=seed, init=init, limit=limit,
+                          mixed_precision=mixed_precision,
+                          data=_data_spec(data_source, data_dir, tfds_dir, no_cache),
+                          xla=xla, strategy=strategy,
+                          devices=tuple(d.strip() for d in devices.split(",")) if devices else ())
     check_output_dir(out)
-    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
+    d = config.data.load()
     if not d.is_cifar10:
         click.echo("Note: training on synthetic data, not CIFAR-10.", err=True)
-    result = train_run(network, d, lr=lr, momentum=momentum, epochs=epochs,
-                       batch_size=batch_size, seed=seed, init=init, limit=limit, out_dir=out,
-                       name=name, resume=resume, force=force, tensorboard=tensorboard,
-                       strategy=strategy, xla=xla, mixed_precision=mixed_precision,
-                       devices=[d.strip() for d in devices.split(",")] if devices else None)
+    result = train_run(config, d, out_dir=out, name=name, resume=resume, force=force,
+                       tensorboard=tensorboard)
     if result.already_finished:
         click.echo(f"{result.run_dir} is already finished; nothing to resume.")
     draw_run(result.run_dir, missing_only=result.already_finished, model=result.model)
@@ -463,7 +482,7 @@ def _print_metrics(metrics: dict) -> None:
 @cli.command()
 @click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
 @data_options
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--limit", type=int, callback=_rule(rules.check_limit), default=None,
               help="Evaluate on a class-stratified subset of N test images.")
 @click.option("--confusion", type=click.Path(path_type=Path), default=None,
               help="Also write the confusion-matrix figure to this PNG.")
@@ -619,9 +638,9 @@ def _minutes(seconds: float) -> str:
               help="Output directory: runs/<experiment-id>/ and RESULTS.md, results.csv, figures.")
 @click.option("--seeds", "seeds_text", default="0-2", show_default=True, metavar="LIST",
               help="Seeds: each experiment runs once per seed, e.g. 0-2, 0,3,5 or 0.")
-@click.option("--init", type=click.Choice(["torch", "keras"]), default=None,
+@click.option("--init", type=click.Choice(rules.INITS), default=None,
               help="Weight initialisation (default: each network's, torch in the zoo).")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--limit", type=int, callback=_rule(rules.check_limit), default=None,
               help="Class-stratified subset of N images per split (quick looks only).")
 @click.option("--list", "list_", is_flag=True, help="List the experiments with status and time left.")
 @click.option("--dry-run", is_flag=True, help="Print what would run, and run nothing.")
@@ -694,8 +713,9 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
 def _announce(executor, workers):
     def on_start(job, index, total):
         where = "" if executor == "local" and workers <= 1 else f" ({executor}, queued)"
-        click.echo(f"[{index + 1}/{total}] {job.name}: {job.network} lr={job.lr:g} "
-                   f"momentum={job.momentum:g} epochs={job.epochs}{where}")
+        c = job.config
+        click.echo(f"[{index + 1}/{total}] {job.name}: {c.network.id} lr={c.lr:g} "
+                   f"momentum={c.momentum:g} epochs={c.epochs}{where}")
 
     return on_start
 
@@ -709,13 +729,13 @@ def _announce(executor, workers):
 @click.option("--lr", "lrs", required=True, metavar="LIST", help="Learning rates, e.g. 0.001,0.01,0.1.")
 @click.option("--momentum", "momenta", default="0", show_default=True, metavar="LIST",
               help="Momenta, e.g. 0,0.9.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
+@click.option("--epochs", type=int, callback=_rule(rules.check_epochs), default=None,
               help="Epochs of every run. Default: the network's.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", type=int, callback=_rule(rules.check_batch_size), default=None,
               help="Batch size. Default: the network's.")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
-@click.option("--init", type=click.Choice(["torch", "keras"]), default=None)
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--seed", type=int, callback=_rule(rules.check_seed), default=0, show_default=True)
+@click.option("--init", type=click.Choice(rules.INITS), default=None)
+@click.option("--limit", type=int, callback=_rule(rules.check_limit), default=None,
               help="Class-stratified subset of N images per split.")
 @data_options
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -735,20 +755,17 @@ def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, dat
       keras-cifar sweep mlp2 --lr 0.01,0.05 --workers 2 --data synthetic
     """
     from keras_cifar import sweep as sweep_module
-    from keras_cifar.zoo import BUILTIN_ZOO_PATH
 
     lr_values = sweep_module.parse_values(lrs, "lr")
     momentum_values = sweep_module.parse_values(momenta, "momentum")
     data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
     out = out or Path("sweeps") / network.id
-    zoo_path = _zoo(ctx).path
-    zoo_path = None if Path(zoo_path).resolve() == BUILTIN_ZOO_PATH.resolve() else str(zoo_path)
     data_spec.load()  # fails fast on bad data, and warms the decode cache
     path = sweep_module.sweep(
         network, lr_values, momentum_values, epochs or network.train.epochs, data_spec, out,
         executor=executor, workers=workers, address=address,
         on_start=_announce(executor, workers), batch_size=batch_size, seed=seed, init=init,
-        limit=limit, zoo_path=zoo_path)
+        limit=limit)
     click.echo(path.read_text(), nl=False)
     click.echo(f"Wrote {path}")
 

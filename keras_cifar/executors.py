@@ -19,13 +19,13 @@ import socket
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable
 
 from keras_cifar import runs
-from keras_cifar.data import DataSpec
+from keras_cifar.config import RunConfig
 from keras_cifar.errors import RunsStopped
 
 EXECUTORS = ("local", "ray")
@@ -35,20 +35,19 @@ RAY_MAX_RETRIES = 3
 
 @dataclass(frozen=True)
 class Job:
-    """One training run, described so that another process or machine can carry it out."""
+    """One training run, described so that another process or machine can carry it out.
 
-    network: str
-    lr: float
-    momentum: float
-    epochs: int
-    batch_size: int
+    Attributes:
+        config: the run (network included, so workers need no zoo file).
+        run_dir: its run directory.
+        out_dir: the shared output directory it lies in (holds the marker).
+        marker: the token of the shared output directory, or None to skip the check.
+    """
+
+    config: RunConfig
     run_dir: str
-    data: DataSpec = field(default_factory=DataSpec)
-    zoo_path: str | None = None
-    seed: int = 0
-    init: str | None = None
-    limit: int | None = None
-    marker: str | None = None  # the token of the shared output directory
+    out_dir: str
+    marker: str | None = None
 
     @property
     def name(self) -> str:
@@ -69,7 +68,7 @@ def check_shared_dir(job: Job) -> None:
     """Raises RunError unless this worker sees the driver's output directory."""
     if job.marker is None:
         return
-    marker = Path(job.run_dir).parent.parent / SHARED_MARKER
+    marker = Path(job.out_dir) / SHARED_MARKER
     try:
         seen = marker.read_text().strip()
     except OSError:
@@ -91,14 +90,11 @@ def run_job(job: Job) -> dict:
     """
     from keras_cifar.plots import draw_run
     from keras_cifar.train import train_run
-    from keras_cifar.zoo import load_zoo
 
     check_shared_dir(job)
-    spec = load_zoo(job.zoo_path).network(job.network)
     run_dir = Path(job.run_dir)
-    result = train_run(spec, job.data.load(), lr=job.lr, momentum=job.momentum, epochs=job.epochs,
-                       batch_size=job.batch_size, seed=job.seed, init=job.init, limit=job.limit,
-                       out_dir=run_dir.parent, name=run_dir.name, resume=True, verbose=2)
+    result = train_run(job.config, out_dir=run_dir.parent, name=run_dir.name, resume=True,
+                       verbose=2)
     draw_run(result.run_dir, missing_only=result.already_finished, model=result.model)
     return {"run_dir": str(result.run_dir), "test_accuracy": result.metrics["test_accuracy"],
             "best_test_accuracy": result.metrics["best_test_accuracy"],

@@ -165,18 +165,17 @@ def longest_first(statuses: Iterable[ExperimentStatus]) -> list[ExperimentStatus
 def experiment_jobs(zoo: Zoo, statuses: Iterable[ExperimentStatus], data_spec, out_dir, *,
                     init: str | None = None, limit: int | None = None) -> list:
     """Returns one `executors.Job` per experiment and seed, its run directory under `out_dir`."""
+    from keras_cifar.config import RunConfig
     from keras_cifar.executors import Job, prepare_shared_dir
-    from keras_cifar.zoo import BUILTIN_ZOO_PATH
 
     marker = prepare_shared_dir(out_dir)
-    zoo_path = None if Path(zoo.path).resolve() == BUILTIN_ZOO_PATH.resolve() else str(zoo.path)
     jobs = []
     for st in statuses:
         t = st.experiment.train
-        jobs.append(Job(network=st.experiment.network, lr=t.lr, momentum=t.momentum,
-                        epochs=t.epochs, batch_size=t.batch_size, run_dir=str(st.run_dir),
-                        data=data_spec, zoo_path=zoo_path, seed=st.seed, init=init, limit=limit,
-                        marker=marker))
+        config = RunConfig.of(zoo.network(st.experiment.network), lr=t.lr, momentum=t.momentum,
+                              epochs=t.epochs, batch_size=t.batch_size, seed=st.seed, init=init,
+                              limit=limit, data=data_spec)
+        jobs.append(Job(config, run_dir=str(st.run_dir), out_dir=str(out_dir), marker=marker))
     return jobs
 
 
@@ -189,7 +188,7 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
     Args:
         zoo: the zoo the experiments come from.
         experiments: what to run, e.g. from `select_experiments`.
-        data_spec: an `executors.DataSpec`; each worker loads the data itself.
+        data_spec: a `data.DataSpec`; each worker loads the data itself.
         out_dir: where runs/<experiment-id>/, RESULTS.md, results.csv and the figures go.
         seeds: each experiment runs once per seed (`runs/<id>` for seed 0, `runs/<id>-s<seed>`).
         init, limit: as for `train_run`.

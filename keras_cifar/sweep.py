@@ -42,27 +42,26 @@ def parse_values(text: str, name: str) -> list[float]:
 
 def sweep_jobs(spec: NetworkSpec, lrs: Sequence[float], momenta: Sequence[float], epochs: int,
                data_spec, out_dir, *, batch_size: int | None = None, seed: int = 0,
-               init: str | None = None, limit: int | None = None,
-               zoo_path: str | None = None) -> list:
+               init: str | None = None, limit: int | None = None) -> list:
     """Returns one `executors.Job` per (lr, momentum) point.
 
     Raises:
-        ValueError: a learning rate <= 0 or a momentum outside [0, 1).
+        ConfigError: a learning rate <= 0, a momentum outside [0, 1), or another bad setting
+            (checked for every point before anything is created).
     """
+    from keras_cifar.config import RunConfig
     from keras_cifar.executors import Job, prepare_shared_dir
-    from keras_cifar.train import check_hyperparameters
 
-    batch_size = batch_size or spec.train.batch_size
-    for lr, momentum in itertools.product(lrs, momenta):
-        check_hyperparameters(lr, momentum, epochs, batch_size)
+    configs = [RunConfig.of(spec, lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size,
+                            seed=seed, init=init, limit=limit, data=data_spec)
+               for lr, momentum in itertools.product(lrs, momenta)]
     marker = prepare_shared_dir(out_dir)
     suffix = "" if seed == 0 else f"-s{seed}"
     return [
-        Job(network=spec.id, lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size,
-            run_dir=str(runs.child_path(Path(out_dir) / "runs",
-                                        f"{spec.id}-lr{lr:g}-m{momentum:g}-e{epochs}{suffix}")),
-            data=data_spec, zoo_path=zoo_path, seed=seed, init=init, limit=limit, marker=marker)
-        for lr, momentum in itertools.product(lrs, momenta)
+        Job(config, out_dir=str(out_dir), marker=marker, run_dir=str(runs.child_path(
+            Path(out_dir) / "runs",
+            f"{spec.id}-lr{config.lr:g}-m{config.momentum:g}-e{epochs}{suffix}")))
+        for config in configs
     ]
 
 
@@ -75,8 +74,9 @@ def sweep_rows(jobs: Sequence) -> list[dict]:
             continue
         history = runs.read_history(run_dir)
         rows.append({
-            "run": run_dir.name, "network": job.network, "lr": job.lr, "momentum": job.momentum,
-            "epochs": job.epochs, "test_accuracy": history[-1]["val_accuracy"],
+            "run": run_dir.name, "network": job.config.network.id, "lr": job.config.lr,
+            "momentum": job.config.momentum, "epochs": job.config.epochs,
+            "test_accuracy": history[-1]["val_accuracy"],
             "best_test_accuracy": max(r["val_accuracy"] for r in history),
             "test_loss": history[-1]["val_loss"],
             "seconds": sum(r.get("seconds", 0.0) for r in history),

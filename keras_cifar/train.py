@@ -24,11 +24,12 @@ from keras_cifar.builder import build_model
 from keras_cifar.callbacks import EpochClock, ResumePoint
 from keras_cifar.checkpoints import AtomicBackupAndRestore
 from keras_cifar.data import CifarData, eval_pipeline, limit_data, train_pipeline
+from keras_cifar.config import RunConfig
 from keras_cifar.errors import ConfigError, TrainingError, TrainingInterrupted  # noqa: F401
 from keras_cifar.evaluation import EVAL_BATCH_SIZE, evaluate_model
 from keras_cifar.inspection import parameter_dump, summary_text
 from keras_cifar.metrics import NotebookLoss
-from keras_cifar.zoo import INITS, NetworkSpec
+from keras_cifar.zoo import NetworkSpec
 
 
 @dataclass(frozen=True)
@@ -40,50 +41,6 @@ class RunResult:
     metrics: dict
     already_finished: bool = False
     model: object = None  # the trained keras.Model (None when the run was already finished)
-
-
-MAX_SEED = 2**32 - 1  # keras.utils.set_random_seed's range
-
-
-def check_hyperparameters(lr, momentum, epochs, batch_size, init="torch", seed=0) -> None:
-    """Raises ValueError, Keras style, for values SGD cannot train with."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ConfigError(f"The seed must be an integer in [0, 2**32 - 1]. Received: seed={seed!r}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ConfigError(f"The learning rate must be a number > 0. Received: lr={lr!r}")
-    if (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
-            or not 0 <= momentum < 1):
-        raise ConfigError(f"The momentum must be in [0, 1). Received: momentum={momentum!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"The number of epochs must be an integer >= 1. Received: epochs={epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"The batch size must be an integer >= 1. Received: batch_size={batch_size!r}")
-    if init not in INITS:
-        raise ConfigError(f"The initialisation must be one of {list(INITS)}. Received: init={init!r}")
-
-
-def run_identity(spec: NetworkSpec, data: CifarData, *, lr, momentum, epochs, batch_size, seed,
-                 init, limit, precision: str | None = None) -> dict:
-    """Returns the settings that define a run: two runs with equal identities are the same run.
-
-    `precision` is the mixed-precision policy, if any; float32 runs leave it out, so their
-    identities (and run names) are those of runs made before mixed precision existed.
-    """
-    identity = {
-        "network": spec.to_dict(),
-        "lr": float(lr),
-        "momentum": float(momentum),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "seed": int(seed),
-        "init": init,
-        "limit": limit,
-        "data": {"fingerprint": data.fingerprint, "is_cifar10": data.is_cifar10,
-                 "train": int(len(data.train_labels)), "test": int(len(data.test_labels))},
-    }
-    if precision is not None:
-        identity["precision"] = precision
-    return identity
 
 
 def mixed_precision_policy(enabled: bool) -> str | None:
@@ -129,30 +86,15 @@ def _callbacks(run_dir: Path, first_epoch, clock: EpochClock, tensorboard: bool)
     return callbacks
 
 
-STRATEGIES = ("default", "mirrored")
-
-
-def make_strategy(name: str = "default", devices: list[str] | None = None):
-    """Returns the `tf.distribute` strategy called `name`.
+def make_strategy(name: str = "default", devices=()):
+    """Returns the `tf.distribute` strategy called `name` (one of `config.STRATEGIES`).
 
     `default` is TensorFlow's default (no distribution); `mirrored` replicates the model on
-    `devices` (all visible GPUs when None, or the CPU) and splits each batch among them.
-
-    Raises:
-        ValueError: an unknown strategy, or devices without `mirrored`.
+    `devices` (all visible GPUs when empty, or the CPU) and splits each batch among them.
     """
-    if name not in STRATEGIES:
-        raise ConfigError(f"Unknown strategy; expected one of {list(STRATEGIES)}. "
-                         f"Received: strategy={name!r}")
     if name == "default":
-        if devices:
-            raise ConfigError("--devices needs --strategy mirrored. Received: "
-                             f"devices={devices!r}")
         return tf.distribute.get_strategy()
-    return tf.distribute.MirroredStrategy(devices=devices or None)
-
-
-XLA_CHOICES = ("auto", "on", "off")
+    return tf.distribute.MirroredStrategy(devices=list(devices) or None)
 
 
 def use_xla(spec: NetworkSpec, xla: str = "auto", strategy: str = "default") -> bool:
@@ -162,8 +104,6 @@ def use_xla(spec: NetworkSpec, xla: str = "auto", strategy: str = "default") -> 
     measured faster (for the CNNs, TensorFlow's oneDNN convolutions beat XLA's 2-3x on CPU).
     Never under a mirrored strategy, which is not measured here.
     """
-    if xla not in XLA_CHOICES:
-        raise ConfigError(f"xla must be one of {list(XLA_CHOICES)}. Received: xla={xla!r}")
     if xla != "auto":
         return xla == "on"
     if strategy == "mirrored":
@@ -180,22 +120,22 @@ def steps_per_execution(steps_per_epoch: int, most: int = 32) -> int:
     return max(d for d in range(1, min(most, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
-def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_epoch, strategy,
-                    devices, xla, precision, deterministic):
+def _compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | None):
     """Builds and compiles the model; returns (model, strategy, the speed settings used)."""
-    distribution = make_strategy(strategy, devices)
+    spec, strategy = config.network, config.strategy
+    distribution = make_strategy(strategy, config.devices)
     # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
     # ("You must feed a value for placeholder tensor" in multi_step_on_iterator).
     speed = {
         "steps_per_execution": 1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
-        "xla": use_xla(spec, xla, strategy),
+        "xla": use_xla(spec, config.xla, strategy),
         "mixed_precision": precision or False,
         # 0: TensorFlow's default, every core; `reproduce --workers N` shares the cores out.
         "threads": tf.config.threading.get_intra_op_parallelism_threads(),
     }
     # Keras refuses XLA while TensorFlow's op determinism is on; XLA's CPU kernels for these
     # networks (matmuls, adds, ReLU) are deterministic on their own, which a test checks.
-    speed["op_determinism"] = deterministic and not speed["xla"]
+    speed["op_determinism"] = config.deterministic and not speed["xla"]
     if speed["op_determinism"]:
         tf.config.experimental.enable_op_determinism()
     else:
@@ -209,9 +149,9 @@ def _compiled_model(spec: NetworkSpec, *, init, seed, lr, momentum, steps_per_ep
         keras.mixed_precision.set_global_policy(precision)
     try:
         with distribution.scope():
-            model = build_model(spec, init=init, seed=seed)
+            model = build_model(spec, init=config.init, seed=config.seed)
             model.compile(
-                optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
+                optimizer=keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 # NotebookLoss: the original's loss scale, from the passes fit already runs.
                 metrics=["accuracy", NotebookLoss()],
@@ -231,66 +171,45 @@ def _compile_for_export(model) -> None:
                   metrics=["accuracy"])
 
 
-def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epochs=None,
-              batch_size=None, seed: int = 0, init: str | None = None, limit: int | None = None,
-              out_dir="runs", name: str | None = None, resume: bool = False,
-              force: bool = False, tensorboard: bool = False, verbose: int | str = "auto",
-              deterministic: bool = True, strategy: str = "default",
-              devices: list[str] | None = None, callbacks: list | None = None,
-              xla: str = "auto", mixed_precision: bool = False) -> RunResult:
-    """Trains a network and writes its run directory.
+def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs",
+              name: str | None = None, resume: bool = False, force: bool = False,
+              tensorboard: bool = False, verbose: int | str = "auto",
+              callbacks: list | None = None) -> RunResult:
+    """Trains a network as configured and writes its run directory.
 
     Args:
-        spec: the network.
-        data: the data; the test split is the validation set, as in the report.
-        lr, momentum, epochs, batch_size: SGD settings; None takes the network's defaults.
-        seed: seeds weights, data order and everything Keras draws.
-        init: `torch` or `keras` weight initialisation; None takes the network's default.
-        limit: train and test on a class-stratified subset of this many images per split.
+        config: the run (`RunConfig`: network, SGD settings, seed, data, speed settings).
+        data: the data, if already loaded; None loads `config.data`. The test split is the
+            validation set, as in the report.
         out_dir: where run directories go.
-        name: the run directory's name; default: readable settings plus a config hash.
-        resume: continue an unfinished run from its last finished epoch; a finished run is
-            returned as is.
-        force: delete an existing run directory of that name and train from scratch.
+        name: the run directory's name; default: readable settings plus the identity's hash.
+        resume: continue an unfinished run from its last finished epoch (or finish one that
+            was interrupted while finishing); a finished run is returned as is.
+        force: empty an existing run directory of that name and train from scratch.
         tensorboard: also write TensorBoard logs.
         verbose: Keras' verbosity; `auto` is a progress bar on a terminal and one line per
             epoch otherwise.
-        deterministic: enable TensorFlow's op determinism, so a rerun gives the same history.
-        strategy: `default` (one device) or `mirrored` (`tf.distribute.MirroredStrategy`: each
-            batch split over the devices; `batch_size` stays the global batch).
-        devices: the devices of a mirrored strategy, e.g. ["/gpu:0", "/gpu:1"]; None: all GPUs
-            (or the CPU when there is none).
         callbacks: extra Keras callbacks, called after keras-cifar's own.
-        xla: `auto` (XLA where it was measured to win: MLPs on a CPU, every network on a GPU),
-            `on` or `off`. Same network, same maths; only the compiled program differs.
-        mixed_precision: compute in 16 bits with float32 weights: `mixed_float16` on a GPU,
-            `mixed_bfloat16` on a CPU (see `mixed_precision_policy`). Changes the results.
 
     Returns:
-        A `RunResult` with the run directory, its config and its metrics.
+        A `RunResult` with the run directory, its config, its metrics and the trained model.
 
     Raises:
-        ValueError: a hyperparameter is invalid, or the batch is larger than the data.
-        RunError: the run directory cannot be used as asked.
+        ConfigError: the batch is larger than the data.
+        RunError: the run directory cannot be used as asked (RunInUse: another process has it;
+            DiskError: not enough space).
         TrainingError: the loss became NaN; the directory is marked failed.
         TrainingInterrupted: Ctrl-C; the directory can be resumed.
     """
-    lr = spec.train.lr if lr is None else lr
-    momentum = spec.train.momentum if momentum is None else momentum
-    epochs = spec.train.epochs if epochs is None else epochs
-    batch_size = spec.train.batch_size if batch_size is None else batch_size
-    init = spec.init if init is None else init
-    check_hyperparameters(lr, momentum, epochs, batch_size, init, seed)
-    if limit is not None:
-        data = limit_data(data, limit, seed)
-    if batch_size > len(data.train_labels):
+    data = config.data.load() if data is None else data
+    if config.limit is not None:
+        data = limit_data(data, config.limit, config.seed)
+    if config.batch_size > len(data.train_labels):
         raise ConfigError(f"The batch size is larger than the {len(data.train_labels)} training "
-                         f"images; choose a smaller --batch-size. Received: batch_size={batch_size}")
-
-    precision = mixed_precision_policy(mixed_precision)
-    identity = run_identity(spec, data, lr=lr, momentum=momentum, epochs=epochs,
-                            batch_size=batch_size, seed=seed, init=init, limit=limit,
-                            precision=precision)
+                          f"images; choose a smaller --batch-size. Received: "
+                          f"batch_size={config.batch_size}")
+    precision = mixed_precision_policy(config.mixed_precision)
+    identity = config.identity(data, precision)
     runs.check_output_dir(out_dir)
     run_dir = runs.child_path(out_dir, name or runs.run_name(identity))
     with runs.lock_run_dir(run_dir):
@@ -301,29 +220,27 @@ def train_run(spec: NetworkSpec, data: CifarData, *, lr=None, momentum=None, epo
                 shutil.rmtree(run_dir / runs.BACKUP_DIR, ignore_errors=True)  # if cut short
                 return RunResult(run_dir, saved, runs.read_metrics(run_dir),
                                  already_finished=True)
-            config = saved
+            run_config = saved
         else:
-            config = {"identity": identity, "started": _now()}
+            run_config = {"identity": identity, "started": _now()}
         # model.keras, three checkpoints (weights and momentum each) and the small files
-        runs.check_free_space(run_dir, 4 * 8 * spec.params + (4 << 20), f"training {spec.id}")
-        return _train_locked(spec, data, run_dir, config, lr=lr, momentum=momentum,
-                             epochs=epochs, batch_size=batch_size, seed=seed, init=init,
-                             precision=precision, tensorboard=tensorboard, verbose=verbose,
-                             deterministic=deterministic, strategy=strategy, devices=devices,
-                             callbacks=callbacks, xla=xla)
+        runs.check_free_space(run_dir, 4 * 8 * config.network.params + (4 << 20),
+                              f"training {config.network.id}")
+        return _train_locked(config, data, run_dir, run_config, precision=precision,
+                             tensorboard=tensorboard, verbose=verbose, callbacks=callbacks)
 
 
-def _train_locked(spec, data, run_dir: Path, config: dict, *, lr, momentum, epochs, batch_size,
-                  seed, init, precision, tensorboard, verbose, deterministic, strategy, devices,
-                  callbacks, xla) -> RunResult:
-    """Trains and finishes a run whose directory this process has locked and checked."""
-    keras.utils.set_random_seed(seed)
+def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precision, tensorboard,
+                  verbose, callbacks) -> RunResult:
+    """Trains and finishes a run whose directory this process has locked and checked.
+
+    `config` is the run directory's config.json content, `run` the run's configuration.
+    """
+    keras.utils.set_random_seed(run.seed)
+    epochs, strategy = run.epochs, run.strategy
     train_ds, first_epoch, steps_per_epoch = train_pipeline(
-        data.train_images, data.train_labels, batch_size, seed, epochs)
-    model, distribution, speed = _compiled_model(
-        spec, init=init, seed=seed, lr=lr, momentum=momentum, steps_per_epoch=steps_per_epoch,
-        strategy=strategy, devices=devices, xla=xla, precision=precision,
-        deterministic=deterministic)
+        data.train_images, data.train_labels, run.batch_size, run.seed, epochs)
+    model, distribution, speed = _compiled_model(run, steps_per_epoch, precision)
     config.update({
         "status": runs.STATUS_RUNNING,
         "speed": speed,
@@ -367,8 +284,8 @@ def _train_locked(spec, data, run_dir: Path, config: dict, *, lr, momentum, epoc
     except RuntimeError as e:
         if "NaN or Inf loss" not in str(e):
             raise
-        message = (f"The loss became NaN or infinite in epoch {clock.epoch + 1} (lr={lr:g}, "
-                   f"momentum={momentum:g}); training stopped. Try a smaller --lr.")
+        message = (f"The loss became NaN or infinite in epoch {clock.epoch + 1} (lr={run.lr:g}, "
+                   f"momentum={run.momentum:g}); training stopped. Try a smaller --lr.")
         config["finished"] = _now()
         mark(f"failed: {message}")
         raise TrainingError(f"{message} The history so far is in {run_dir}.") from None

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from keras_cifar.errors import ZooError
+from keras_cifar import rules
+from keras_cifar.errors import ConfigError, ZooError
+from keras_cifar.rules import INITS
 
 ZOO_ENV_VAR = "KERAS_CIFAR_ZOO"
 BUILTIN_ZOO_PATH = Path(__file__).with_name("zoo.json")
@@ -29,7 +31,6 @@ LAYER_KINDS = ("conv", "maxpool", "flatten", "dense", "dropout", "batchnorm")
 ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "elu")
 PADDINGS = ("valid", "same")
 PREPROCESSES = ("unit", "symmetric")
-INITS = ("torch", "keras")
 # Ids name run directories and files: lower-case ASCII letters, digits, '.', '_', '-', starting
 # with a letter or digit, so an id can never climb out of a folder ('..', '/') or trip a tool.
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -436,13 +437,14 @@ def parse_train_settings(raw: Any, where: _Where, key_prefix: str) -> TrainSetti
     for key in ("lr", "momentum", "epochs"):
         if key not in raw:
             raise where.error(f"{key_prefix}{key}", "a value (the key is missing)", None)
-    lr = _number(raw["lr"], f"{key_prefix}lr", where, 0, math.inf, low_inclusive=False,
-                 high_inclusive=False, expected="a learning rate > 0")
-    momentum = _number(raw["momentum"], f"{key_prefix}momentum", where, 0, 1, low_inclusive=True,
-                       high_inclusive=False, expected="a momentum in [0, 1)")
-    epochs = _positive_int(raw["epochs"], f"{key_prefix}epochs", where)
-    batch_size = _positive_int(raw.get("batch_size", 64), f"{key_prefix}batch_size", where)
-    return TrainSettings(lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size)
+    checked = {}
+    for key, rule in (("lr", rules.check_lr), ("momentum", rules.check_momentum),
+                      ("epochs", rules.check_epochs), ("batch_size", rules.check_batch_size)):
+        try:
+            checked[key] = rule(raw.get(key, 64))
+        except ConfigError as e:
+            raise ZooError(f"{where.prefix}, key '{key_prefix}{key}': {e}") from None
+    return TrainSettings(**checked)
 
 
 def _parse_network(entry: Any, index: int, path: Path) -> NetworkSpec:

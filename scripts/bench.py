@@ -114,6 +114,7 @@ def keras_measure(spec, data, epochs: int, mixed_precision: bool = False) -> dic
     import keras
     import numpy as np
 
+    from keras_cifar.config import RunConfig
     from keras_cifar.train import train_run
 
     class Timer(keras.callbacks.Callback):
@@ -148,8 +149,7 @@ def keras_measure(spec, data, epochs: int, mixed_precision: bool = False) -> dic
 
     timer = Timer()
     with tempfile.TemporaryDirectory() as out:
-        train_run(spec, data, epochs=epochs, out_dir=out, verbose=0, callbacks=[timer],
-                  mixed_precision=mixed_precision)
+        train_run(RunConfig.of(spec, epochs=epochs, mixed_precision=mixed_precision), data, out_dir=out, verbose=0, callbacks=[timer])
     n, steps = len(data.train_labels), -(-len(data.train_labels) // 64)
     train_s = statistics.median(timer.epochs[1:])
     step_s = statistics.median(timer.steps[1:])

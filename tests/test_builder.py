@@ -11,8 +11,7 @@ import pytest
 from keras_cifar.builder import build_model
 from keras_cifar.zoo import parse_zoo
 
-from conftest import NETWORK_IDS
-from test_zoo import EXPECTED_PARAMS
+from conftest import EXPECTED_PARAMS, NETWORK_IDS
 
 # PyTorch's weight shapes for the report's networks, as (out, in[, kh, kw]).
 CONV_WIDTHS = {"lenet5": (16, 32), "cnn1": (32, 64), "cnn2": (64, 128), "cnn3": (64, 128)}

@@ -10,6 +10,7 @@ import pytest
 from keras_cifar import runs
 from keras_cifar.checkpoints import CURRENT, PREVIOUS
 from keras_cifar.data import synthetic_data
+from keras_cifar.config import RunConfig
 from keras_cifar.train import TrainingInterrupted, train_run
 from keras_cifar.zoo import get_network
 
@@ -28,8 +29,7 @@ class StopAfterEpoch(keras.callbacks.Callback):
 
 def interrupted_run(tmp_path, epochs=4, after=1):
     with pytest.raises(TrainingInterrupted):
-        train_run(get_network("mlp2"), DATA, epochs=epochs, out_dir=tmp_path, name="r",
-                  verbose=0, callbacks=[StopAfterEpoch(after)])
+        train_run(RunConfig.of(get_network("mlp2"), epochs=epochs), DATA, out_dir=tmp_path, name="r", verbose=0, callbacks=[StopAfterEpoch(after)])
     return tmp_path / "r"
 
 
@@ -56,7 +56,6 @@ def test_a_backup_in_keras_own_layout_resumes_where_it_stopped(tmp_path):
     (backup / "training_metadata.json").write_text(json.dumps({"epoch": 2, "batch": 0}))
     trained = []
     counter = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: trained.append(epoch))
-    train_run(get_network("mlp2"), DATA, epochs=4, out_dir=tmp_path, name="r", verbose=0,
-              resume=True, callbacks=[counter])
+    train_run(RunConfig.of(get_network("mlp2"), epochs=4), DATA, out_dir=tmp_path, name="r", verbose=0, resume=True, callbacks=[counter])
     assert trained == [2, 3]  # epochs 0-1 were restored, not trained again
     assert [r["epoch"] for r in runs.read_history(run_dir)] == [0, 1, 2, 3]

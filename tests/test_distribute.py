@@ -75,5 +75,8 @@ def test_one_mirrored_step_equals_one_plain_step(tmp_path):
 
 
 def test_devices_without_mirrored_is_refused():
+    from keras_cifar.config import RunConfig
+    from keras_cifar.zoo import get_network
+
     with pytest.raises(ValueError, match="--devices needs --strategy mirrored"):
-        make_strategy("default", ["/cpu:0"])
+        RunConfig.of(get_network("mlp2"), devices=("/cpu:0",))

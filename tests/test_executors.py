@@ -2,6 +2,7 @@
 a Ray task whose worker is killed is retried and resumes from its run directory."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -14,12 +15,13 @@ import pytest
 from keras_cifar import reproduce as rep
 from keras_cifar import runs
 from keras_cifar.cli import cli
+from keras_cifar.config import RunConfig
 from keras_cifar.data import DataSpec
 from keras_cifar.executors import (Job, check_shared_dir, run_jobs,
                                   threads_per_worker)
 from keras_cifar.zoo import load_zoo
 
-from test_reproduce import TEST_ZOO
+from conftest import TEST_ZOO
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def test_ray_retries_a_killed_task_and_it_resumes(tmp_path, ray_cluster, zoo_fil
     experiment = zoo.experiment("tiny-b")
     (status,) = rep.experiment_status(zoo, [experiment], out)
     jobs = rep.experiment_jobs(zoo, [status], DataSpec("synthetic"), out)
-    jobs = [Job(**{**jobs[0].__dict__, "epochs": 25})]
+    jobs = [dataclasses.replace(jobs[0], config=jobs[0].config.replace(epochs=25))]
     run_dir = out / "runs" / "tiny-b"
     killed = []
 
@@ -124,8 +126,9 @@ def test_ray_missing_says_how_to_install(runner, zoo_file, tmp_path, monkeypatch
 
 
 def test_worker_that_cannot_see_the_output_fails_with_that_message(tmp_path):
-    job = Job(network="mlp2", lr=0.01, momentum=0, epochs=1, batch_size=64,
-              run_dir=str(tmp_path / "elsewhere" / "runs" / "x"), marker="0123456789abcdef")
+    job = Job(RunConfig.of(load_zoo().network("mlp2"), epochs=1),
+              run_dir=str(tmp_path / "elsewhere" / "runs" / "x"),
+              out_dir=str(tmp_path / "elsewhere"), marker="0123456789abcdef")
     with pytest.raises(runs.RunError, match="cannot see the output directory.*every node"):
         check_shared_dir(job)
 

@@ -22,6 +22,7 @@ from PIL import Image
 from keras_cifar import runs
 from keras_cifar.cli import cli
 from keras_cifar.data import CLASS_NAMES, load_local, synthetic_data
+from keras_cifar.config import RunConfig
 from keras_cifar.train import TrainingInterrupted, train_run
 from keras_cifar.zoo import ZooError, parse_zoo
 
@@ -93,8 +94,7 @@ def test_an_interrupt_while_finishing_resumes_by_finishing_without_training(runn
     from keras_cifar.zoo import get_network
 
     with pytest.raises(TrainingInterrupted, match="--resume"):
-        train_run(get_network("mlp2"), data, epochs=2, out_dir=tmp_path, name="r", verbose=0,
-                  callbacks=[InterruptWhenFitReturns()])
+        train_run(RunConfig.of(get_network("mlp2"), epochs=2), data, out_dir=tmp_path, name="r", verbose=0, callbacks=[InterruptWhenFitReturns()])
     run_dir = tmp_path / "r"
     assert runs.run_status(run_dir) == runs.STATUS_INTERRUPTED
     assert (run_dir / runs.BACKUP_DIR).is_dir()  # the last epoch's state survived fit's end
@@ -171,14 +171,12 @@ def test_a_full_disk_mid_run_ends_cleanly_and_resumes_from_the_last_good_epoch(s
     data = synthetic_data(300, 100)
     ballast = small_disk / "ballast"
     with pytest.raises(runs.DiskError, match="free some space") as info:
-        train_run(get_network("mlp2"), data, epochs=3, out_dir=small_disk, name="r", verbose=0,
-                  callbacks=[FillTheDiskAfterEpoch(ballast, 1)])
+        train_run(RunConfig.of(get_network("mlp2"), epochs=3), data, out_dir=small_disk, name="r", verbose=0, callbacks=[FillTheDiskAfterEpoch(ballast, 1)])
     assert "--resume" in str(info.value)
     run_dir = small_disk / "r"
     assert runs.run_status(run_dir) == runs.STATUS_INTERRUPTED
     ballast.unlink()
-    result = train_run(get_network("mlp2"), data, epochs=3, out_dir=small_disk, name="r",
-                       verbose=0, resume=True)
+    result = train_run(RunConfig.of(get_network("mlp2"), epochs=3), data, out_dir=small_disk, name="r", verbose=0, resume=True)
     assert runs.run_status(run_dir) == runs.STATUS_FINISHED
     assert [r["epoch"] for r in runs.read_history(run_dir)] == [0, 1, 2]
     assert result.metrics["test_accuracy"] > 0
@@ -195,15 +193,13 @@ def test_a_torn_checkpoint_falls_back_to_the_previous_one(tmp_path):
                 raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted):
-        train_run(get_network("mlp2"), data, epochs=4, out_dir=tmp_path, name="r", verbose=0,
-                  callbacks=[StopAfter()])
+        train_run(RunConfig.of(get_network("mlp2"), epochs=4), data, out_dir=tmp_path, name="r", verbose=0, callbacks=[StopAfter()])
     backup = tmp_path / "r" / runs.BACKUP_DIR
     latest = json.loads((backup / "training_metadata.json").read_text())
     weights = backup / latest["weights"]
     weights.write_bytes(weights.read_bytes()[:1000])  # torn by a full disk or a crash
     with pytest.warns(UserWarning, match="trying the previous one"):
-        train_run(get_network("mlp2"), data, epochs=4, out_dir=tmp_path, name="r", verbose=0,
-                  resume=True)
+        train_run(RunConfig.of(get_network("mlp2"), epochs=4), data, out_dir=tmp_path, name="r", verbose=0, resume=True)
     assert [r["epoch"] for r in runs.read_history(tmp_path / "r")] == [0, 1, 2, 3]
 
 
@@ -258,8 +254,7 @@ def test_a_damaged_cache_is_discarded_with_a_warning_and_rebuilt(tmp_path, damag
 def model_file(tmp_path_factory):
     from keras_cifar.zoo import get_network
 
-    result = train_run(get_network("mlp2"), synthetic_data(300, 100), epochs=1, verbose=0,
-                       out_dir=tmp_path_factory.mktemp("runs"))
+    result = train_run(RunConfig.of(get_network("mlp2"), epochs=1), synthetic_data(300, 100), verbose=0, out_dir=tmp_path_factory.mktemp("runs"))
     return result.run_dir / runs.MODEL
 
 
@@ -458,7 +453,7 @@ def test_a_bad_seed_names_the_option_and_leaves_no_run_directory(runner, tmp_pat
     from keras_cifar.zoo import get_network
 
     with pytest.raises(ValueError, match="seed=-1"):
-        train_run(get_network("mlp2"), synthetic_data(100, 50), seed=-1, out_dir=tmp_path / "o")
+        train_run(RunConfig.of(get_network("mlp2"), seed=-1), synthetic_data(100, 50), out_dir=tmp_path / "o")
     assert not (tmp_path / "o").exists()
 
 

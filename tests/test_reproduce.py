@@ -10,18 +10,8 @@ from keras_cifar import runs
 from keras_cifar.cli import cli
 from keras_cifar.zoo import load_zoo
 
-TEST_ZOO = {
-    "networks": [{"id": "tiny", "title": "tiny MLP", "layers": [
-        {"kind": "flatten"}, {"kind": "dense", "units": 16, "activation": "relu"},
-        {"kind": "dense", "units": 10}], "train": {"lr": 0.01, "momentum": 0.9, "epochs": 2}}],
-    "experiments": [
-        {"id": "tiny-a", "network": "tiny", "lr": 0.01, "momentum": 0.9, "epochs": 2,
-         "original": {"test_accuracy": 0.5, "test_loss": 0.02},
-         "report_text": {"lr": 0.1, "words": "half"}},
-        {"id": "tiny-b", "network": "tiny", "lr": 0.02, "momentum": 0, "epochs": 3,
-},
-    ],
-}
+from conftest import TEST_ZOO
+
 
 
 @pytest.fixture

@@ -52,12 +52,13 @@ def test_missing_files_give_run_errors(tmp_path):
 def test_the_run_identity_and_its_hash_stay_stable():
     """Runs trained before a change must resume and count after it: the identity's fields and
     hash for known settings are pinned (cnn3 as run, on the default synthetic data)."""
+    from keras_cifar.config import RunConfig
     from keras_cifar.data import synthetic_data
-    from keras_cifar.train import run_identity
     from keras_cifar.zoo import get_network
 
-    identity = run_identity(get_network("cnn3"), synthetic_data(), lr=0.01, momentum=0.9,
-                            epochs=20, batch_size=64, seed=0, init="torch", limit=None)
+    config = RunConfig(get_network("cnn3"), lr=0.01, momentum=0.9, epochs=20, batch_size=64,
+                       seed=0, init="torch", limit=None)
+    identity = config.identity(synthetic_data())
     assert sorted(identity) == ["batch_size", "data", "epochs", "init", "limit", "lr",
                                 "momentum", "network", "seed"]
     assert runs.run_name(identity) == "cnn3-lr0.01-m0.9-e20-s0-a07624e2"

@@ -15,6 +15,7 @@ import pytest
 
 from keras_cifar import runs
 from keras_cifar.cli import cli
+from keras_cifar.config import RunConfig
 from keras_cifar.train import steps_per_execution, train_run
 
 from conftest import NETWORK_IDS
@@ -58,7 +59,7 @@ def test_every_network_trains_one_epoch_and_writes_every_artifact(runner, tmp_pa
 
 
 def test_saved_model_predicts_as_the_trained_one(tmp_path, tiny_data, zoo):
-    result = train_run(zoo.network("lenet5"), tiny_data, epochs=1, out_dir=tmp_path, verbose=0)
+    result = train_run(RunConfig.of(zoo.network("lenet5"), epochs=1), tiny_data, out_dir=tmp_path, verbose=0)
     pixels = tiny_data.test_images[:16]
     loaded = keras.saving.load_model(result.run_dir / runs.MODEL)
     np.testing.assert_allclose(loaded.predict(pixels, verbose=0),
@@ -69,8 +70,7 @@ def test_saved_model_predicts_as_the_trained_one(tmp_path, tiny_data, zoo):
 def test_learns_synthetic_data(tmp_path, zoo):
     from keras_cifar.data import synthetic_data
 
-    result = train_run(zoo.network("mlp2"), synthetic_data(2000, 500), epochs=3, out_dir=tmp_path,
-                       verbose=0)
+    result = train_run(RunConfig.of(zoo.network("mlp2"), epochs=3), synthetic_data(2000, 500), out_dir=tmp_path, verbose=0)
     assert result.metrics["test_accuracy"] > 0.5
 
 
@@ -79,8 +79,7 @@ def test_learns_synthetic_data(tmp_path, zoo):
 def test_same_seed_same_history(tmp_path, tiny_data, zoo, network_id):
     histories = []
     for name in ("a", "b"):
-        result = train_run(zoo.network(network_id), tiny_data, epochs=2, lr=0.05, momentum=0.9,
-                           out_dir=tmp_path, name=name, verbose=0)
+        result = train_run(RunConfig.of(zoo.network(network_id), epochs=2, lr=0.05, momentum=0.9), tiny_data, out_dir=tmp_path, name=name, verbose=0)
         histories.append([(r["loss"], r["val_loss"]) for r in runs.read_history(result.run_dir)])
     assert histories[0] == histories[1]
 

@@ -7,13 +7,8 @@ import pytest
 
 from keras_cifar.zoo import BUILTIN_ZOO_PATH, ZooError, load_zoo, parse_zoo
 
-from conftest import NETWORK_IDS
+from conftest import EXPECTED_PARAMS, NETWORK_IDS
 
-# The report's tables: parameter counts and the layer widths of each network.
-EXPECTED_PARAMS = {
-    "mlp-baseline": 1_969_930, "mlp1": 2_103_818, "mlp2": 920_842, "lenet5": 729_322,
-    "cnn1": 1_333_450, "cnn2": 2_569_354, "cnn3": 2_703_242,
-}
 # (network, lr, momentum, epochs, original accuracy, original notebook-scale loss), as the
 # original notebooks ran them (shared/report/ORIGINAL.md).
 EXPECTED_EXPERIMENTS = [
