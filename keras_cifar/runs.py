@@ -62,13 +62,18 @@ def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise RunError(f"{option} must be a directory, but {path} is a file. Choose a directory. "
                        f"Received: {option}={str(path)!r}")
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
+    existing = _nearest_existing(path)
     if not existing.is_dir():
         raise RunError(f"{option} cannot be created: {existing} is a file. Received: "
                        f"{option}={str(path)!r}")
     _require_writable(existing, option, path)
+    return path
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` or its nearest ancestor that exists (what a mkdir -p would write into)."""
+    while not path.exists():
+        path = path.parent
     return path
 
 
@@ -101,9 +106,7 @@ def check_output_file(path: str | os.PathLike, option: str = "--output") -> Path
 def check_free_space(path: str | os.PathLike, needed_bytes: int, what: str) -> None:
     """Raises DiskError unless the filesystem of `path` (or its nearest existing parent) has
     `needed_bytes` free, saying how much is needed and how much there is."""
-    existing = Path(path)
-    while not existing.exists():
-        existing = existing.parent
+    existing = _nearest_existing(Path(path))
     free = shutil.disk_usage(existing).free
     if free < needed_bytes:
         raise DiskError(f"Not enough free space in {existing}: {what} needs about "
