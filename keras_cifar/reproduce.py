@@ -279,8 +279,8 @@ def write_report(zoo: Zoo, out_dir) -> Path:
     for r in rows:
         figure = f"{CURVES_SUBDIR}/{r['id']}.png"
         plot_against_original([group(r, r["id"])], out_dir / figure,
-                              f"{r['id']}: {r['network']}, lr {r['lr']:g}, momentum "
-                              f"{r['momentum']:g}, {r['epochs']} epochs")
+                              f"{r['id'] if r['id'] == r['network'] else r['id'] + ' (' + r['network'] + ')'}"
+                              f": lr {r['lr']:g}, momentum {r['momentum']:g}, {r['epochs']} epochs")
         figures.append(figure)
     kernel_run = experiment_run_dir(out_dir, KERNEL_FIGURE_EXPERIMENT)
     kernel_png = out_dir / f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png"

@@ -24,6 +24,7 @@ TORCH_SUBDIR = "torch"  # the PyTorch reference's: OUT/torch/<experiment-id>[-s<
 LAST_EPOCHS = 5  # one final epoch swings by points at these settings; the last 5 are steadier
 WITHIN_ORIGINAL = 0.03  # our seed mean this close to the original's final accuracy: reproduced
 WITHIN_REFERENCE = 0.015  # PyTorch's seed mean this close to ours: the code agrees
+SEEDS_WANTED = 3  # a verdict on fewer seeds is marked provisional
 RESULTS_COLUMNS = ("id", "network", "lr", "momentum", "epochs", "inputs", "seeds",
                    "original_accuracy", "original_loss", "our_mean", "our_sd", "our_min",
                    "our_max", "gap", "original_last5", "our_last5", "our_loss_notebook_scale",
@@ -131,15 +132,24 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def verdict(gap: float | None, ours: SeedSummary, reference: SeedSummary | None) -> str:
-    """Which of the issue's two conditions holds for an experiment, in words."""
+    """Which of the two conditions holds for an experiment, in words; provisional while
+    either side has fewer than SEEDS_WANTED seeds."""
     if gap is not None and abs(gap) <= WITHIN_ORIGINAL:
-        return "reproduced: our mean is within 3 points of the original"
-    if reference is None:
+        text = "reproduced: our mean is within 3 points of the original"
+        seeds = ours.seeds
+    elif reference is None:
         return "open: more than 3 points off, PyTorch reference not run yet"
-    if abs(reference.mean - ours.mean) <= WITHIN_REFERENCE:
-        return ("data: PyTorch on the same data is within 1.5 points of ours, so the gap is "
+    elif abs(reference.mean - ours.mean) <= WITHIN_REFERENCE:
+        text = ("data: PyTorch on the same data is within 1.5 points of ours, so the gap is "
                 "the JPEG copy's")
-    return "bug to find: more than 3 points off the original and PyTorch disagrees with ours"
+        seeds = min(ours.seeds, reference.seeds)
+    else:
+        text = "bug to find: more than 3 points off the original and PyTorch disagrees with ours"
+        seeds = min(ours.seeds, reference.seeds)
+    if seeds < SEEDS_WANTED:
+        label, rest = text.split(":", 1)
+        text = f"{label} (provisional, {seeds} of {SEEDS_WANTED} seeds):{rest}"
+    return text
 
 
 def results_rows(zoo: Zoo, out_dir, original_curves: dict | None = None) -> list[dict]:
