@@ -41,7 +41,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # torch_reference beside it
+
+from keras_cifar.costs import projected_seconds, reproduction_flops, training_flops_per_image  # noqa: E402
 
 # What the speed issue measured here (2 cores, Keras 3.15 + TF 2.21 CPU, torch 2.13 CPU): plain
 # PyTorch images/s, to flag a PyTorch figure more than 20% off.
@@ -49,39 +51,6 @@ ISSUE_TORCH_IMAGES_PER_S = {"mlp2": 31_000, "mlp-baseline": 17_500, "lenet5": 8_
 ISSUE_KERAS_IMAGES_PER_S = {"mlp2": 19_800, "mlp-baseline": 12_100, "lenet5": 9_200, "cnn3": 1_500}
 # The speed issue's target for the whole reproduction, set where the matmul peak was 360 GFLOP/s.
 TARGET_MINUTES = 40
-
-
-def layer_macs(spec) -> list[int]:
-    """Multiply-adds per image of each conv and dense layer's forward pass, in order."""
-    macs = []
-    for layer in spec.layers:
-        if layer.kind == "conv":
-            h, w, filters = layer.output_shape
-            macs.append(h * w * filters * layer.fan_in)
-        elif layer.kind == "dense":
-            macs.append(layer.fan_in * layer.options["units"])
-    return macs
-
-
-def training_flops_per_image(spec) -> float:
-    """Multiply-adds of the forward pass x 2 FLOPs x 3 (forward, and backward for inputs and
-    weights): the usual estimate of a training step's cost per image, and the speed issue's."""
-    return 2 * 3 * sum(layer_macs(spec))
-
-
-def reproduction_flops(zoo, train_images: int = 50_000, test_images: int = 10_000) -> float:
-    """FLOPs of the whole reproduction: every experiment's epochs of training and evaluation.
-
-    Counted as the training step computes them: forward 2 x MACs, weight gradients 2 x MACs,
-    input gradients 2 x MACs for every layer but the first (nothing asks for the gradient of
-    the images, and TensorFlow prunes it); evaluation is a forward pass.
-    """
-    total = 0.0
-    for experiment in zoo.experiments.values():
-        macs = layer_macs(zoo.network(experiment.network))
-        train = 2 * (2 * sum(macs) + sum(macs[1:]))
-        total += experiment.train.epochs * (train_images * train + test_images * 2 * sum(macs))
-    return total
 
 
 def matmul_peak_gflops(framework: str, n: int = 2048, repeats: int = 10) -> float:
@@ -238,30 +207,6 @@ def measure_side_by_side(network_id: str, args) -> list[dict]:
         stdout, stderr = process.communicate(timeout=3600)
         results.append(_result("shared", network_id, process.returncode, stdout, stderr))
     return results
-
-
-def makespan(durations: list[float], workers: int) -> float:
-    """Wall time of jobs handed out in order to the first free of `workers` processes (as
-    `ProcessPoolExecutor` does)."""
-    free_at = [0.0] * workers
-    for duration in durations:
-        free_at[free_at.index(min(free_at))] += duration
-    return max(free_at)
-
-
-def projected_seconds(zoo, results: dict, images_key: str, eval_key: str,
-                      workers: int = 1) -> float:
-    """The full reproduction's wall time: every experiment's epochs x its network's epoch
-    (scaled from --train-images to 50,000 images) plus evaluation, on `workers` processes,
-    longest first as `reproduce` hands them out when several run at once."""
-    durations = []
-    for experiment in zoo.experiments.values():
-        row = results.get(experiment.network)
-        if row is None or images_key not in row:
-            continue
-        epoch = 50_000 / row[images_key] + 10_000 / row[eval_key]
-        durations.append(experiment.train.epochs * epoch)
-    return makespan(sorted(durations, reverse=True) if workers > 1 else durations, workers)
 
 
 def worker(kind: str, network_id: str, args) -> int:
