@@ -32,9 +32,10 @@ RESULTS_COLUMNS = ("id", "network", "lr", "momentum", "epochs", "inputs", "seeds
 INPUTS = {"symmetric": "[-1, 1]", "unit": "[0, 1]"}
 
 
-def run_dir_name(experiment_id: str, seed: int = 0) -> str:
-    """The run directory of an experiment: its id, plus `-s<seed>` for seeds other than 0."""
-    return experiment_id if seed == 0 else f"{experiment_id}-s{seed}"
+def run_dir_name(label: str, seed: int = 0) -> str:
+    """The run directory of a reproduction's experiment or a sweep's point: its label (the
+    experiment id, or network and settings), plus `-s<seed>` for seeds other than 0."""
+    return label if seed == 0 else f"{label}-s{seed}"
 
 
 def read_original_curves(path: str | Path | None = None) -> dict[str, list[dict]]:

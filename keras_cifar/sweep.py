@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from keras_cifar import runs
 from keras_cifar.errors import ConfigError
+from keras_cifar.results import run_dir_name
 from keras_cifar.zoo import NetworkSpec
 
 SWEEP_MD = "SWEEP.md"
@@ -56,11 +57,10 @@ def sweep_jobs(spec: NetworkSpec, lrs: Sequence[float], momenta: Sequence[float]
                             seed=seed, init=init, limit=limit, data=data_spec)
                for lr, momentum in itertools.product(lrs, momenta)]
     marker = prepare_shared_dir(out_dir)
-    suffix = "" if seed == 0 else f"-s{seed}"
     return [
         Job(config, out_dir=str(out_dir), marker=marker, run_dir=str(runs.child_path(
             Path(out_dir) / "runs",
-            f"{spec.id}-lr{config.lr:g}-m{config.momentum:g}-e{epochs}{suffix}")))
+            run_dir_name(f"{spec.id}-lr{config.lr:g}-m{config.momentum:g}-e{epochs}", seed))))
         for config in configs
     ]
 
