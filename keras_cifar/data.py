@@ -458,8 +458,9 @@ _READERS = {"python": _read_python, "binary": _read_binary, "image-folder": _rea
 def cache_dir() -> Path:
     """Returns the decode cache: `$KERAS_CIFAR_CACHE_DIR`, else `$XDG_CACHE_HOME/keras-cifar`,
     else `~/.cache/keras-cifar`."""
-    if os.environ.get(CACHE_DIR_ENV_VAR):
-        return Path(os.environ[CACHE_DIR_ENV_VAR])
+    configured = os.environ.get(CACHE_DIR_ENV_VAR)
+    if configured:
+        return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "keras-cifar"
 

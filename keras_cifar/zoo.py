@@ -279,8 +279,9 @@ def zoo_path(path: str | os.PathLike | None = None) -> Path:
     """Returns the zoo file to use: `path`, else `$KERAS_CIFAR_ZOO`, else the built-in one."""
     if path is not None:
         return Path(path)
-    if os.environ.get(ZOO_ENV_VAR):
-        return Path(os.environ[ZOO_ENV_VAR])
+    configured = os.environ.get(ZOO_ENV_VAR)
+    if configured:
+        return Path(configured)
     return BUILTIN_ZOO_PATH
 
 
