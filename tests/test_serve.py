@@ -9,6 +9,7 @@ from PIL import Image
 
 from keras_cifar import runs
 from keras_cifar.cli import cli
+from keras_cifar.data import CLASS_NAMES
 from keras_cifar.serve import ModelFileError, export_saved_model, load_model_file, read_image
 
 
@@ -23,7 +24,15 @@ def test_evaluate_prints_loss_accuracy_and_classes(runner, model_path, tmp_path,
                                  "--confusion", str(confusion)])
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output)
-    assert 0 <= metrics["test_accuracy"] <= 1 and len(metrics["per_class_accuracy"]) == 10
+    from keras_cifar.data import synthetic_data
+    from keras_cifar.evaluation import evaluate_model
+
+    data = synthetic_data()  # what --data synthetic loads
+    expected = evaluate_model(trained_run.model, data.test_images, data.test_labels)
+    assert metrics["test_accuracy"] == pytest.approx(expected["test_accuracy"])
+    assert metrics["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-5)
+    assert metrics["confusion_matrix"] == expected["confusion_matrix"]
+    assert sum(map(sum, metrics["confusion_matrix"])) == len(data.test_labels)
     assert confusion.stat().st_size > 1000
     table = runner.invoke(cli, ["evaluate", model_path, "--data", "synthetic"]).output
     assert "test accuracy" in table and "airplane" in table
@@ -44,6 +53,11 @@ def test_predict_png_written_by_the_test(runner, model_path, tmp_path):
     probs = [t["probability"] for t in out[0]["top"]]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
     assert out[0]["notes"] == []
+    # the same pixels through the model: the same classes, in the same order
+    logits = load_model_file(model_path).predict(d.test_images[:3], verbose=0)
+    for row, image_logits in zip(out, logits):
+        best = np.argsort(image_logits)[::-1][:3]
+        assert [t["class"] for t in row["top"]] == [CLASS_NAMES[i] for i in best]
 
 
 def test_predict_converts_other_sizes_and_modes_with_a_note(runner, model_path, tmp_path):
