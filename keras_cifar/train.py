@@ -7,7 +7,6 @@ The run directory holds everything needed to rerun, resume, inspect and redraw a
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import platform
 import shutil

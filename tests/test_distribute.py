@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from keras_cifar.train import make_strategy
 
 SPLIT_CPU = (
     "import tensorflow as tf\n"
