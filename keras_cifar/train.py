@@ -22,7 +22,8 @@ from keras_cifar import runs
 from keras_cifar.builder import build_model
 from keras_cifar.callbacks import EpochClock, ResumePoint
 from keras_cifar.checkpoints import AtomicBackupAndRestore
-from keras_cifar.data import CifarData, eval_pipeline, limit_data, train_pipeline
+from keras_cifar.data import CifarData, limit_data
+from keras_cifar.pipelines import eval_pipeline, train_pipeline
 from keras_cifar.config import RunConfig
 from keras_cifar.errors import ConfigError, TrainingError, TrainingInterrupted  # noqa: F401
 from keras_cifar.evaluation import EVAL_BATCH_SIZE, evaluate_model

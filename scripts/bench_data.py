@@ -49,7 +49,8 @@ def main() -> int:
 
     from keras_cifar.builder import build_model
     from keras_cifar.callbacks import EpochClock
-    from keras_cifar.data import load_local, synthetic_data, train_pipeline
+    from keras_cifar.data import load_local, synthetic_data
+    from keras_cifar.pipelines import train_pipeline
     from keras_cifar.train import steps_per_execution
     from keras_cifar.zoo import load_zoo
 

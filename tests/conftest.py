@@ -1,12 +1,18 @@
-"""Shared fixtures: an isolated cache, the zoo, small synthetic data, a click runner."""
+"""Shared fixtures: an isolated cache, the zoo, small synthetic data, a click runner; and CIFAR-10
+writers that put known pixels into each real on-disk format."""
 
 import os
+import pickle
+import tarfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
+from keras_cifar.cifar import CLASS_NAMES  # noqa: E402
 from keras_cifar.zoo import load_zoo  # noqa: E402
 
 ZOO = load_zoo()
@@ -69,3 +75,94 @@ def trained_run(tmp_path_factory):
                        out_dir=out, verbose=0)
     draw_run(result.run_dir)
     return result
+
+
+# ---- CIFAR-10 files in each real format, with known pixels -----------------------------
+
+PER_CLASS_TRAIN, PER_CLASS_TEST = 3, 2
+
+
+def make_split(per_class, seed):
+    """Random images with every class; pixel planes differ so a channel mix-up shows."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), per_class)
+    rng.shuffle(labels)
+    images = rng.integers(0, 256, (len(labels), 32, 32, 3), dtype=np.uint8)
+    images[..., 0] |= 1  # R odd
+    images[..., 1] &= 0xFE  # G even
+    return images, labels
+
+
+TRAIN = make_split(PER_CLASS_TRAIN * 5, 1)
+TEST = make_split(PER_CLASS_TEST, 2)
+
+
+def planes(images):
+    """(N, 32, 32, 3) -> (N, 3072): planes R, G, B, each row-major, as the official releases."""
+    return images.transpose(0, 3, 1, 2).reshape(len(images), 3072)
+
+
+def write_python(root):
+    root.mkdir(parents=True)
+    chunks = np.array_split(np.arange(len(TRAIN[1])), 5)
+    for i, idx in enumerate(chunks, 1):
+        batch = {b"batch_label": f"training batch {i} of 5".encode(), b"labels": TRAIN[1][idx].tolist(),
+                 b"data": planes(TRAIN[0][idx]), b"filenames": [b"x.png"] * len(idx)}
+        (root / f"data_batch_{i}").write_bytes(pickle.dumps(batch, protocol=2))
+    (root / "test_batch").write_bytes(pickle.dumps(
+        {b"batch_label": b"testing batch 1 of 1", b"labels": TEST[1].tolist(), b"data": planes(TEST[0])},
+        protocol=2))
+    (root / "batches.meta").write_bytes(pickle.dumps(
+        {b"label_names": [n.encode() for n in CLASS_NAMES], b"num_cases_per_batch": 10000,
+         b"num_vis": 3072}, protocol=2))
+    return root
+
+
+def write_binary(root, train_labels=None):
+    root.mkdir(parents=True)
+
+    def records(images, labels):
+        return b"".join(bytes([int(l)]) + row.tobytes() for row, l in zip(planes(images), labels))
+
+    labels = TRAIN[1] if train_labels is None else train_labels
+    for i, idx in enumerate(np.array_split(np.arange(len(labels)), 5), 1):
+        (root / f"data_batch_{i}.bin").write_bytes(records(TRAIN[0][idx], labels[idx]))
+    (root / "test_batch.bin").write_bytes(records(*TEST))
+    (root / "batches.meta.txt").write_text("\n".join(CLASS_NAMES) + "\n\n")
+    return root
+
+
+def write_folder(root, fmt="png", classes=CLASS_NAMES):
+    for split, (images, labels) in (("train", TRAIN), ("test", TEST)):
+        counters = {}
+        for image, label in zip(images, labels):
+            name = CLASS_NAMES[label]
+            if name not in classes:
+                continue
+            counters[name] = counters.get(name, 0) + 1
+            path = root / split / name / f"{counters[name]:04d}.{fmt}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(path)
+    (root / "README.txt").write_text("stray file beside the splits")
+    return root
+
+
+def folder_order(images, labels):
+    """The order a folder tree is read in: by class, then by file name (= write order)."""
+    order = np.concatenate([np.flatnonzero(labels == c) for c in range(10)])
+    return images[order], labels[order]
+
+
+def tar_of(directory, archive, arcname):
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(directory, arcname=arcname)
+    return archive
+
+
+def check_exact(d, folder=False):
+    train, test = (folder_order(*TRAIN), folder_order(*TEST)) if folder else (TRAIN, TEST)
+    np.testing.assert_array_equal(d.train_images, train[0])
+    np.testing.assert_array_equal(d.train_labels, train[1])
+    np.testing.assert_array_equal(d.test_images, test[0])
+    np.testing.assert_array_equal(d.test_labels, test[1])
+    assert d.train_images.dtype == np.uint8 and d.class_names == CLASS_NAMES

@@ -219,11 +219,11 @@ def write_folder(root: Path) -> Path:
 
 @pytest.mark.parametrize("damage", ["wrong labels, same fingerprint", "truncated", "bit flip"])
 def test_a_damaged_cache_is_discarded_with_a_warning_and_rebuilt(tmp_path, damage):
-    from keras_cifar import data as data_module
+    from keras_cifar import cache
 
     source = write_folder(tmp_path / "cifar")
     original = load_local(source)
-    (entry,) = data_module.cache_entries()
+    (entry,) = cache.cache_entries()
     if damage == "wrong labels, same fingerprint":
         with np.load(entry) as npz:
             arrays = {k: npz[k] for k in npz.files}
