@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 from keras_cifar import results, runs
 from keras_cifar.errors import ConfigError
-from keras_cifar.results import RESULTS_COLUMNS, RUNS_SUBDIR, results_rows, run_dir_name  # noqa: F401
+from keras_cifar.results import RESULTS_COLUMNS, RUNS_SUBDIR, results_rows  # noqa: F401 (API)
 from keras_cifar.zoo import ExperimentSpec, Zoo
 
 RESULTS_MD = "RESULTS.md"
@@ -49,7 +49,7 @@ DEFAULT_EPOCH_SECONDS = {"mlp-baseline": 5.0, "mlp1": 5.0, "mlp2": 3.0, "lenet5"
 
 def experiment_run_dir(out_dir, experiment_id: str, seed: int = 0) -> Path:
     """The run directory of an experiment in a reproduction's output directory."""
-    return runs.child_path(Path(out_dir) / RUNS_SUBDIR, run_dir_name(experiment_id, seed))
+    return runs.child_path(Path(out_dir) / RUNS_SUBDIR, runs.run_dir_name(experiment_id, seed))
 
 
 def select_experiments(zoo: Zoo, ids: Iterable[str] = (), network: str | None = None,

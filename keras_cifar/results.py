@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,6 @@ RESULTS_COLUMNS = ("id", "network", "lr", "momentum", "epochs", "inputs", "seeds
 INPUTS = {"symmetric": "[-1, 1]", "unit": "[0, 1]"}
 
 
-def run_dir_name(label: str, seed: int = 0) -> str:
-    """The run directory of a reproduction's experiment or a sweep's point: its label (the
-    experiment id, or network and settings), plus `-s<seed>` for seeds other than 0."""
-    return label if seed == 0 else f"{label}-s{seed}"
-
-
 def read_original_curves(path: str | Path | None = None) -> dict[str, list[dict]]:
     """Returns the original notebooks' per-epoch curves by experiment id.
 
@@ -56,17 +51,34 @@ def read_original_curves(path: str | Path | None = None) -> dict[str, list[dict]
 
 
 @dataclass(frozen=True)
-class SeedRun:
-    """One finished run of an experiment: its seed, history and metrics."""
+class FinishedRun:
+    """One finished run, as its files tell it: seed, history and metrics.
+
+    The one place where a result row's numbers come from a run directory, for the
+    reproduction's table and a sweep's alike.
+    """
 
     seed: int
     run_dir: Path
     history: list[dict]
     metrics: dict
 
+    @classmethod
+    def read(cls, run_dir: str | os.PathLike, seed: int = 0) -> "FinishedRun | None":
+        """Returns the run in `run_dir`, or None when it has not finished."""
+        run_dir = Path(run_dir)
+        if runs.run_status(run_dir) != runs.STATUS_FINISHED:
+            return None
+        return cls(seed, run_dir, runs.read_history(run_dir), runs.read_metrics(run_dir))
+
     @property
     def final_accuracy(self) -> float:
         return self.history[-1]["val_accuracy"]
+
+    @property
+    def best_accuracy(self) -> float:
+        """The best epoch's test accuracy: optimistic, as it is chosen on the test set."""
+        return max(r["val_accuracy"] for r in self.history)
 
     @property
     def last_accuracy_mean(self) -> float:
@@ -74,9 +86,19 @@ class SeedRun:
         return sum(r["val_accuracy"] for r in tail) / len(tail)
 
     @property
+    def final_loss(self) -> float:
+        """Mean cross-entropy on the test set after the last epoch."""
+        return float(self.metrics.get("test_loss", self.history[-1]["val_loss"]))
+
+    @property
     def notebook_loss(self) -> float | None:
         value = self.metrics.get("test_loss_notebook", self.history[-1].get("val_notebook_loss"))
         return None if value is None else float(value)
+
+    @property
+    def seconds(self) -> float:
+        """Training time: the epochs' wall-clock seconds."""
+        return float(self.metrics.get("seconds", sum(r.get("seconds", 0.0) for r in self.history)))
 
 
 def _matches(config: dict, experiment: ExperimentSpec) -> bool:
@@ -88,7 +110,7 @@ def _matches(config: dict, experiment: ExperimentSpec) -> bool:
             and identity.get("epochs") == t.epochs)
 
 
-def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR) -> list[SeedRun]:
+def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR) -> list[FinishedRun]:
     """Returns the experiment's finished runs in `out_dir/subdir`, by seed.
 
     A directory counts only if its config.json says finished and its identity holds the
@@ -101,11 +123,9 @@ def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR
         (int(p.name[len(experiment.id) + 2:]), p)
         for p in root.glob(f"{experiment.id}-s*") if p.name[len(experiment.id) + 2:].isdigit()]
     for seed, run_dir in candidates:
-        if runs.run_status(run_dir) != runs.STATUS_FINISHED:
-            continue
-        if not _matches(runs.read_config(run_dir), experiment):
-            continue
-        found.append(SeedRun(seed, run_dir, runs.read_history(run_dir), runs.read_metrics(run_dir)))
+        run = FinishedRun.read(run_dir, seed)
+        if run is not None and _matches(runs.read_config(run_dir), experiment):
+            found.append(run)
     return sorted(found, key=lambda r: r.seed)
 
 
@@ -156,7 +176,7 @@ def verdict(gap: float | None, ours: SeedSummary, reference: SeedSummary | None)
 def results_rows(zoo: Zoo, out_dir, original_curves: dict | None = None) -> list[dict]:
     """Returns one row per experiment with at least one finished seed in `out_dir` (zoo order).
 
-    Each row has the RESULTS_COLUMNS plus `runs` and `reference_runs` (the `SeedRun`s of
+    Each row has the RESULTS_COLUMNS plus `runs` and `reference_runs` (the `FinishedRun`s of
     keras-cifar and of the PyTorch reference), `reference` (a `SeedSummary` or None),
     `reference_last5` and `verdict`.
     """
@@ -186,11 +206,10 @@ def results_rows(zoo: Zoo, out_dir, original_curves: dict | None = None) -> list
                                if curve else None),
             "our_last5": _mean(r.last_accuracy_mean for r in ours),
             "our_loss_notebook_scale": _mean(r.notebook_loss for r in ours),
-            "our_loss": _mean(r.metrics.get("test_loss", r.history[-1]["val_loss"]) for r in ours),
+            "our_loss": _mean(r.final_loss for r in ours),
             "report_text_lr": e.report_text.lr if e.report_text.lr is not None else e.train.lr,
             "report_words": e.report_text.words or "",
-            "seconds": _mean(r.metrics.get("seconds", sum(h.get("seconds", 0) for h in r.history))
-                             for r in ours),
+            "seconds": _mean(r.seconds for r in ours),
             "runs": ours, "reference_runs": torch_runs, "reference": reference,
             "reference_last5": _mean(r.last_accuracy_mean for r in torch_runs),
             "verdict": verdict(gap, summary, reference),

@@ -169,15 +169,26 @@ def config_hash(identity: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def run_name(identity: dict) -> str:
-    """Returns a readable run name: network, lr, momentum, epochs, seed and the identity hash.
+def settings_label(network_id: str, lr: float, momentum: float, epochs: int) -> str:
+    """The readable part of every run directory's name: `cnn3-lr0.01-m0.9-e20`."""
+    return f"{network_id}-lr{lr:g}-m{momentum:g}-e{epochs}"
 
-    Example: `cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d`.
+
+def run_dir_name(label: str, seed: int = 0) -> str:
+    """The run directory of a reproduction's experiment (label: its id) or a sweep's point
+    (label: `settings_label`), plus `-s<seed>` for seeds other than 0."""
+    return label if seed == 0 else f"{label}-s{seed}"
+
+
+def run_name(identity: dict) -> str:
+    """Returns the name of a single `train` run: its settings label, seed and identity hash.
+
+    Example: `cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d`. The hash keeps runs of other data or settings
+    (batch size, init, limit, precision) apart.
     """
-    return (
-        f"{identity['network']['id']}-lr{identity['lr']:g}-m{identity['momentum']:g}"
-        f"-e{identity['epochs']}-s{identity['seed']}-{config_hash(identity)}"
-    )
+    label = settings_label(identity["network"]["id"], identity["lr"], identity["momentum"],
+                           identity["epochs"])
+    return f"{label}-s{identity['seed']}-{config_hash(identity)}"
 
 
 def identity_differences(saved: dict, wanted: dict, prefix: str = "") -> list[str]:

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 from keras_cifar import runs
 from keras_cifar.errors import ConfigError
-from keras_cifar.results import run_dir_name
+from keras_cifar.results import FinishedRun
 from keras_cifar.zoo import NetworkSpec
 
 SWEEP_MD = "SWEEP.md"
@@ -60,7 +60,8 @@ def sweep_jobs(spec: NetworkSpec, lrs: Sequence[float], momenta: Sequence[float]
     return [
         Job(config, out_dir=str(out_dir), marker=marker, run_dir=str(runs.child_path(
             Path(out_dir) / "runs",
-            run_dir_name(f"{spec.id}-lr{config.lr:g}-m{config.momentum:g}-e{epochs}", seed))))
+            runs.run_dir_name(runs.settings_label(spec.id, config.lr, config.momentum, epochs),
+                              seed))))
         for config in configs
     ]
 
@@ -69,17 +70,14 @@ def sweep_rows(jobs: Sequence) -> list[dict]:
     """One row per finished job, best final test accuracy first."""
     rows = []
     for job in jobs:
-        run_dir = Path(job.run_dir)
-        if runs.run_status(run_dir) != runs.STATUS_FINISHED:
+        run = FinishedRun.read(job.run_dir, job.config.seed)
+        if run is None:
             continue
-        history = runs.read_history(run_dir)
         rows.append({
-            "run": run_dir.name, "network": job.config.network.id, "lr": job.config.lr,
+            "run": run.run_dir.name, "network": job.config.network.id, "lr": job.config.lr,
             "momentum": job.config.momentum, "epochs": job.config.epochs,
-            "test_accuracy": history[-1]["val_accuracy"],
-            "best_test_accuracy": max(r["val_accuracy"] for r in history),
-            "test_loss": history[-1]["val_loss"],
-            "seconds": sum(r.get("seconds", 0.0) for r in history),
+            "test_accuracy": run.final_accuracy, "best_test_accuracy": run.best_accuracy,
+            "test_loss": run.final_loss, "seconds": run.seconds,
         })
     return sorted(rows, key=lambda r: (-r["test_accuracy"], r["run"]))
 

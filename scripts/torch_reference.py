@@ -36,7 +36,7 @@ from torch import nn
 
 from keras_cifar import runs
 from keras_cifar.notebook_loss import NOTEBOOK_BATCH_SIZE, notebook_scale_loss
-from keras_cifar.results import TORCH_SUBDIR, run_dir_name
+from keras_cifar.results import TORCH_SUBDIR
 from keras_cifar.zoo import NetworkSpec
 
 
@@ -166,7 +166,7 @@ def run_experiment(experiment, spec: NetworkSpec, data, seed: int, out_dir: Path
                    threads: int | None = None) -> Path:
     """Trains one experiment with one seed into `out_dir/torch/<id>[-s<seed>]/`, resuming from
     its checkpoint; a finished run is left as it is. Returns the run directory."""
-    run_dir = Path(out_dir) / TORCH_SUBDIR / run_dir_name(experiment.id, seed)
+    run_dir = Path(out_dir) / TORCH_SUBDIR / runs.run_dir_name(experiment.id, seed)
     t = experiment.train
     identity = {"network": spec.to_dict(), "lr": t.lr, "momentum": t.momentum,
                 "epochs": t.epochs, "batch_size": t.batch_size, "seed": seed,

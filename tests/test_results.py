@@ -53,6 +53,14 @@ def out(tmp_path):
     return tmp_path
 
 
+def test_finished_run_reads_final_best_loss_and_time_and_skips_unfinished(out):
+    run = results.FinishedRun.read(out / "runs" / "exp-s1", seed=1)
+    assert (run.seed, run.final_accuracy, run.best_accuracy) == (1, 0.64, 0.64)
+    assert run.final_loss == pytest.approx(1.64) and run.notebook_loss == pytest.approx(0.0064)
+    assert run.seconds == 9.0 and run.last_accuracy_mean == pytest.approx((0.5 + 0.6 * 3 + 0.64) / 5)
+    assert results.FinishedRun.read(out / "runs" / "exp-s3") is None
+
+
 def test_seeds_mean_sd_range_gap_and_last_epochs(out):
     (row,) = results.results_rows(ZOO, out, original_curves={
         "exp": [{"epoch": e, "test_accuracy": a, "test_loss": 0.0, "train_loss": 0.0}
@@ -82,7 +90,7 @@ def test_csv_has_the_issues_columns_in_order(out):
     (None, "open"), ([0.61, 0.62, 0.63], "data"), ([0.66, 0.67, 0.68], "bug to find")])
 def test_verdict_uses_the_pytorch_reference(out, reference, verdict):
     for seed, accuracy in enumerate(reference or []):
-        write_run(out / results.TORCH_SUBDIR, results.run_dir_name("exp", seed), [accuracy] * 6)
+        write_run(out / results.TORCH_SUBDIR, runs.run_dir_name("exp", seed), [accuracy] * 6)
     (row,) = results.results_rows(ZOO, out)
     assert row["verdict"].startswith(verdict)
     markdown = results.results_markdown([row], "Data: test.", [])

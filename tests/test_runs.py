@@ -21,6 +21,14 @@ def test_run_name_is_readable_and_hash_covers_everything():
     assert runs.run_name(identity()) == name
 
 
+def test_one_naming_scheme_for_train_sweep_and_reproduce():
+    label = runs.settings_label("cnn3", 0.1, 0.9, 20)
+    assert label == "cnn3-lr0.1-m0.9-e20"
+    assert runs.run_name(identity()).startswith(label + "-s0-")  # train: label, seed, hash
+    assert runs.run_dir_name(label, 0) == label  # a sweep's point, seed 0
+    assert runs.run_dir_name("lenet5-lr0.01", 2) == "lenet5-lr0.01-s2"  # an experiment, seed 2
+
+
 def test_identity_differences_name_nested_keys():
     assert runs.identity_differences(identity(), identity(lr=0.2, data={"fingerprint": "x"})) == [
         "data.fingerprint", "lr"]
