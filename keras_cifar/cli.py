@@ -629,32 +629,97 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-@cli.command()
-@click.argument("experiment_ids", nargs=-1, metavar="[EXPERIMENT_ID]...")
-@click.option("--all", "all_", is_flag=True, help="All the report's experiments.")
-@click.option("--network", type=NETWORK, default=None, help="Every experiment of one network.")
-@data_options
-@click.option("--out", type=click.Path(path_type=Path), default=Path("report"), show_default=True,
-              help="Output directory: runs/<experiment-id>/ and RESULTS.md, results.csv, figures.")
-@click.option("--seeds", "seeds_text", default="0-2", show_default=True, metavar="LIST",
-              help="Seeds: each experiment runs once per seed, e.g. 0-2, 0,3,5 or 0.")
-@click.option("--init", type=click.Choice(rules.INITS), default=None,
-              help="Weight initialisation (default: each network's, torch in the zoo).")
-@click.option("--limit", type=int, callback=_rule(rules.check_limit), default=None,
-              help="Class-stratified subset of N images per split (quick looks only).")
-@click.option("--list", "list_", is_flag=True, help="List the experiments with status and time left.")
-@click.option("--dry-run", is_flag=True, help="Print what would run, and run nothing.")
-@click.option("--report-only", is_flag=True,
-              help="Rebuild RESULTS.md, results.csv and figures from the saved runs; no training.")
-@click.option("--publish", type=click.Path(path_type=Path), default=None,
-              help="Copy the finished runs' config/history/metrics and the report to this folder "
-              "(e.g. figures/); no training.")
-@executor_options
-@click.pass_context
-def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_dir, no_cache, out,
-              seeds_text, init, limit, list_, dry_run, report_only, publish, executor, workers,
-              address):
-    """Run the report's experiments, as its notebooks ran them, and compare with their numbers.
+class _ReproduceGroup(_Group):
+    """`reproduce run|list|report|publish`; the one-command spellings of earlier versions
+    (`reproduce --all ...`, `--list`, `--report-only`, `--publish DEST`) still work, with a note."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = self._from_old_spelling(list(args))
+        return super().parse_args(ctx, args)
+
+    @staticmethod
+    def _from_old_spelling(args: list[str]) -> list[str]:
+        def without(flag: str, takes_value: bool = False) -> tuple[list[str], str | None]:
+            i = args.index(flag)
+            value = args[i + 1] if takes_value and i + 1 < len(args) else None
+            return args[:i] + args[i + 1 + (1 if takes_value else 0):], value
+
+        if "--publish" in args:
+            rest, destination = without("--publish", takes_value=True)
+            new = ["publish", *([destination] if destination else []), *_only(rest, ("--out",))]
+        elif "--report-only" in args:
+            new = ["report", *_only(without("--report-only")[0], ("--out",))]
+        elif "--list" in args:
+            new = ["list", *without("--list")[0]]
+        else:
+            new = ["run", *args]
+        click.echo(f"Note: `reproduce {' '.join(args)}` is now `reproduce {' '.join(new)}`.",
+                   err=True)
+        return new
+
+
+def _only(args: list[str], options: tuple[str, ...]) -> list[str]:
+    """The given value-taking options of `args` (both `--opt V` and `--opt=V`), in order."""
+    kept, i = [], 0
+    while i < len(args):
+        name = args[i].split("=", 1)[0]
+        if name in options:
+            step = 1 if "=" in args[i] else 2
+            kept += args[i:i + step]
+            i += step
+        else:
+            i += 1
+    return kept
+
+
+def _selection_options(command):
+    for option in reversed([
+        click.argument("experiment_ids", nargs=-1, metavar="[EXPERIMENT_ID]..."),
+        click.option("--all", "all_", is_flag=True, help="All the report's experiments."),
+        click.option("--network", type=NETWORK, default=None,
+                     help="Every experiment of one network."),
+        click.option("--out", type=click.Path(path_type=Path), default=Path("report"),
+                     show_default=True,
+                     help="Output directory: runs/<experiment-id>[-s<seed>]/, RESULTS.md, "
+                     "results.csv, figures."),
+        click.option("--seeds", "seeds_text", default="0-2", show_default=True, metavar="LIST",
+                     help="Seeds: each experiment runs once per seed, e.g. 0-2, 0,3,5 or 0."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _seeds(seeds_text: str) -> tuple[int, ...]:
+    from keras_cifar import reproduce as rep
+
+    try:
+        return rep.parse_seeds(seeds_text)
+    except errors.ConfigError as e:
+        raise click.BadParameter(str(e), param_hint="--seeds") from None
+
+
+def _print_status(z: Zoo, chosen, out: Path, seeds, verb: str) -> None:
+    from keras_cifar import reproduce as rep
+
+    statuses = rep.experiment_status(z, chosen, out, seeds)
+    click.echo(f"{'experiment':<16}{'seed':>5} {'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
+               f"{'status':<12}{'time left':>10}")
+    for st in statuses:
+        e = st.experiment
+        state = st.state if st.state != "partial" else f"partial {st.epochs_done}/{e.train.epochs}"
+        click.echo(f"{e.id:<16}{st.seed:>5} {e.network:<14}{e.train.lr:>7g}"
+                   f"{e.train.momentum:>6g}{e.train.epochs:>7}  {state:<12}"
+                   f"{_minutes(st.estimate_seconds):>10}")
+    left = [st for st in statuses if st.state != "done"]
+    total = sum(st.estimate_seconds for st in left)
+    click.echo(f"{verb} {len(left)} of {len(statuses)} runs, about {_minutes(total)} "
+               f"(estimated from finished epochs here, else from a 2-core CPU), into {out}.")
+
+
+@cli.group(cls=_ReproduceGroup)
+def reproduce():
+    """The report's experiments, as its notebooks ran them, against the notebooks' numbers.
 
     Each experiment and seed is an ordinary run directory under OUT/runs/ (`<id>` for seed 0,
     `<id>-s<seed>`); finished ones are skipped and an interrupted one resumes, so a
@@ -662,43 +727,41 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
 
     \b
     Examples:
-      keras-cifar reproduce --list
-      keras-cifar reproduce --all --seeds 0-2 --workers 2 --data-dir ~/data/cifar10
-      keras-cifar reproduce lenet5-lr0.01 cnn3 --seeds 0 --data-dir ~/data/cifar10
-      keras-cifar reproduce --report-only --out figures
+      keras-cifar reproduce list
+      keras-cifar reproduce run --all --seeds 0-2 --workers 2 --data-dir ~/data/cifar10
+      keras-cifar reproduce run lenet5-lr0.01 cnn3 --seeds 0 --data-dir ~/data/cifar10
+      keras-cifar reproduce report --out report
+      keras-cifar reproduce publish figures --out report
+    """
+
+
+@reproduce.command("run")
+@_selection_options
+@data_options
+@click.option("--init", type=click.Choice(rules.INITS), default=None,
+              help="Weight initialisation (default: each network's, torch in the zoo).")
+@click.option("--limit", type=int, callback=_rule(rules.check_limit), default=None,
+              help="Class-stratified subset of N images per split (quick looks only).")
+@click.option("--dry-run", is_flag=True, help="Print what would run, and run nothing.")
+@executor_options
+@click.pass_context
+def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data_source, data_dir,
+                  tfds_dir, no_cache, init, limit, dry_run, executor, workers, address):
+    """Train the chosen experiments with every seed, then write the results table and figures.
+
+    \b
+    Examples:
+      keras-cifar reproduce run --all --seeds 0-2 --workers 2 --data-dir ~/data/cifar10
+      keras-cifar reproduce run cnn3 --seeds 0 --data-dir ~/data/cifar10 --out report
     """
     from keras_cifar import reproduce as rep
     from keras_cifar import runs
 
     z = _zoo(ctx)
-    try:
-        seeds = rep.parse_seeds(seeds_text)
-    except errors.ConfigError as e:
-        raise click.BadParameter(str(e), param_hint="--seeds") from None
-    if report_only or publish:
-        runs.check_output_dir(publish or out, "--publish" if publish else "--out")
-        path = rep.publish(z, out, publish) if publish else rep.write_report(z, out)
-        click.echo(f"Wrote {path}")
-        return
-    if list_ and not (experiment_ids or network or all_):
-        chosen = list(z.experiments.values())
-    else:
-        chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
-    if list_ or dry_run:
-        statuses = rep.experiment_status(z, chosen, out, seeds)
-        click.echo(f"{'experiment':<16}{'seed':>5} {'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
-                   f"{'status':<12}{'time left':>10}")
-        for st in statuses:
-            e = st.experiment
-            state = st.state if st.state != "partial" else f"partial {st.epochs_done}/{e.train.epochs}"
-            click.echo(f"{e.id:<16}{st.seed:>5} {e.network:<14}{e.train.lr:>7g}"
-                       f"{e.train.momentum:>6g}{e.train.epochs:>7}  {state:<12}"
-                       f"{_minutes(st.estimate_seconds):>10}")
-        left = [st for st in statuses if st.state != "done"]
-        total = sum(st.estimate_seconds for st in left)
-        verb = "Would run" if dry_run else "To run:"
-        click.echo(f"{verb} {len(left)} of {len(statuses)} runs, about {_minutes(total)} "
-                   f"(estimated from finished epochs here, else from a 2-core CPU), into {out}.")
+    seeds = _seeds(seeds_text)
+    chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
+    if dry_run:
+        _print_status(z, chosen, out, seeds, "Would run")
         return
     runs.check_output_dir(out)
     data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
@@ -708,6 +771,67 @@ def reproduce(ctx, experiment_ids, all_, network, data_source, data_dir, tfds_di
                          executor=executor, workers=workers, address=address,
                          on_start=_announce(executor, workers))
     click.echo(f"Wrote {path}")
+
+
+@reproduce.command("list")
+@_selection_options
+@click.pass_context
+def reproduce_list(ctx, experiment_ids, all_, network, out, seeds_text):
+    """List the experiments (all, unless some are chosen) with each seed's status and time left.
+
+    \b
+    Example:
+      keras-cifar reproduce list --seeds 0-2 --out report
+    """
+    from keras_cifar import reproduce as rep
+
+    z = _zoo(ctx)
+    seeds = _seeds(seeds_text)
+    if experiment_ids or network or all_:
+        chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
+    else:
+        chosen = list(z.experiments.values())
+    _print_status(z, chosen, out, seeds, "To run:")
+
+
+@reproduce.command("report")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("report"), show_default=True,
+              help="The reproduction's output directory.")
+@click.pass_context
+def reproduce_report(ctx, out):
+    """Rebuild RESULTS.md, results.csv and the figures from the saved runs; no training.
+
+    \b
+    Example:
+      keras-cifar reproduce report --out figures
+    """
+    from keras_cifar import reproduce as rep
+    from keras_cifar import runs
+
+    runs.check_output_dir(out)
+    click.echo(f"Wrote {rep.write_report(_zoo(ctx), out)}")
+
+
+@reproduce.command("publish")
+@click.argument("destination", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("report"), show_default=True,
+              help="The reproduction's output directory to publish from.")
+@click.pass_context
+def reproduce_publish(ctx, destination, out):
+    """Copy the finished runs' config, history and metrics and the report to DESTINATION.
+
+    The model files stay behind; the table and figures are redrawn in DESTINATION from what
+    it then holds (runs published earlier included).
+
+    \b
+    Example:
+      keras-cifar reproduce publish figures --out report
+    """
+    from keras_cifar import reproduce as rep
+    from keras_cifar import runs
+
+    runs.check_output_dir(destination, "DESTINATION")
+    click.echo(f"Wrote {rep.publish(_zoo(ctx), out, destination)}")
 
 
 def _announce(executor, workers):

@@ -17,7 +17,7 @@ times:
   when torch is not installed): training and evaluation images/s.
 With --mixed-precision, also keras-cifar with `--mixed-precision` (bfloat16 compute on a CPU;
 different arithmetic, so listed apart). With --workers N, also N keras-cifar trainings side by
-side, each with its share of the cores (what `reproduce --workers N` runs), and the
+side, each with its share of the cores (what `reproduce run --workers N` runs), and the
 reproduction's projection under it. Then the ratio, the fraction of this machine's float32
 matmul peak (TF and torch, same run), and a projection of the whole report's reproduction (15
 experiments) from the measured epochs, beside its floor: the reproduction's FLOPs at 100% of
@@ -198,7 +198,7 @@ def measure_in_subprocess(kind: str, network_id: str, args) -> dict:
 
 def measure_side_by_side(network_id: str, args) -> list[dict]:
     """Runs `args.workers` keras-cifar measurements at once, each process with its share of
-    the cores (as `reproduce --workers N` does); returns each one's result."""
+    the cores (as `reproduce run --workers N` does); returns each one's result."""
     command = _worker_command("shared", network_id, args) + ["--workers", str(args.workers)]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(args.workers)]
@@ -246,7 +246,7 @@ def main() -> int:
                         help="training images per epoch (a class-stratified subset)")
     parser.add_argument("--json", type=Path, default=Path("bench.json"))
     parser.add_argument("--workers", type=int, default=1,
-                        help="also measure N trainings side by side, as reproduce --workers N")
+                        help="also measure N trainings side by side, as reproduce run --workers N")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="also measure keras-cifar with --mixed-precision (16-bit compute)")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "NETWORK"), help=argparse.SUPPRESS)
@@ -355,7 +355,7 @@ def main() -> int:
                   f"{row['mixed_images_per_s'] / row['keras_images_per_s']:.2f}x float32{vs_torch}")
     if projected_shared is not None:
         print(f"\n{args.workers} trainings side by side, {threads_per_worker(args.workers)} "
-              "thread(s) each (reproduce --workers), images/s per process and all together:")
+              "thread(s) each (reproduce run --workers), images/s per process and all together:")
         for network_id, row in results.items():
             print(f"  {network_id:<13}{row['shared_images_per_s']:>9,.0f} img/s each, "
                   f"{args.workers * row['shared_images_per_s']:>9,.0f} together, "

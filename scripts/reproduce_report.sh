@@ -9,7 +9,7 @@
 # Resumable, also across machines: the finished runs already published in figures/runs and
 # figures/torch are copied into OUT first (never over files OUT has), so they are skipped, and
 # an interrupted run in OUT resumes from its last epoch. Publish what has finished at any time
-# with `keras-cifar reproduce --out OUT --publish figures`.
+# with `keras-cifar reproduce publish figures --out OUT`.
 #
 # WORKERS (default 2) runs train at once, each with its share of the cores. SEEDS (default
 # 0-2). TORCH_EXPERIMENTS: the experiments the PyTorch reference runs (default: the four the
@@ -24,7 +24,7 @@ for sub in runs torch; do
     mkdir -p "$out/$sub" && cp -rn "figures/$sub/." "$out/$sub/"
   fi
 done
-keras-cifar reproduce --all --seeds "$seeds" --data-dir "$data" --out "$out" --workers "${WORKERS:-2}"
+keras-cifar reproduce run --all --seeds "$seeds" --data-dir "$data" --out "$out" --workers "${WORKERS:-2}"
 if [ "${TORCH:-1}" != 0 ]; then
   read -r -a experiments <<< "${TORCH_EXPERIMENTS:-cnn3 lenet5-lr0.01 lenet5-lr0.1 mlp-lr0.005}"
   # Two one-thread processes side by side, each taking every other experiment.
@@ -41,5 +41,5 @@ if [ "${TORCH:-1}" != 0 ]; then
   fi
   wait "$first"
 fi
-keras-cifar reproduce --out "$out" --publish figures
+keras-cifar reproduce publish figures --out "$out"
 echo "figures/ regenerated from $out"

@@ -12,7 +12,7 @@ notebooks' protocol on the same data, as a check on keras-cifar's numbers:
 
 Each (experiment, seed) becomes `OUT/torch/<experiment-id>[-s<seed>]/` with config.json,
 history.csv and metrics.json, the layout of keras-cifar's runs, so `keras-cifar reproduce
---report-only --out OUT` puts them beside ours. Per epoch: one reshuffled pass over the
+report --out OUT` puts them beside ours. Per epoch: one reshuffled pass over the
 training images in batches of 64 (the last holds 16), then one in-order pass over the test
 images in batches of 64; losses are recorded as mean cross-entropy and on the notebooks'
 scale. Resumable: a checkpoint (model, optimiser, shuffling generator, history) is written

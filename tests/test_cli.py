@@ -21,7 +21,8 @@ COMMANDS = list(all_commands())
 def test_expected_commands_exist():
     assert {("zoo", "list"), ("zoo", "show"), ("inspect",), ("data", "info"), ("train",),
             ("evaluate",), ("predict",), ("plot",), ("kernels",), ("export",),
-            ("reproduce",)} <= set(COMMANDS)
+            ("reproduce", "run"), ("reproduce", "list"), ("reproduce", "report"),
+            ("reproduce", "publish")} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", [(), *COMMANDS], ids=lambda c: " ".join(c) or "keras-cifar")

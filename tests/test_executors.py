@@ -38,7 +38,7 @@ def table(out):
 
 
 def reproduce(runner, zoo_file, out, *extra):
-    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--all", "--seeds", "0", "--data", "synthetic",
+    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "run", "--all", "--seeds", "0", "--data", "synthetic",
                                  "--limit", "200", "--out", str(out), *extra])
     assert result.exit_code == 0, result.output
     return table(out)
@@ -119,7 +119,7 @@ def test_ray_retries_a_killed_task_and_it_resumes(tmp_path, ray_cluster, zoo_fil
 
 def test_ray_missing_says_how_to_install(runner, zoo_file, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
-    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--all", "--seeds", "0", "--data", "synthetic",
+    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "run", "--all", "--seeds", "0", "--data", "synthetic",
                                  "--limit", "100", "--out", str(tmp_path), "--executor", "ray"])
     assert result.exit_code == 2
     assert "pip install 'keras-cifar[ray]'" in result.output

@@ -70,7 +70,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_holder_blocks
 def test_a_second_reproduce_into_the_same_output_is_refused(runner, tmp_path):
     holder = hold_lock(tmp_path / "out")
     try:
-        result = runner.invoke(cli, ["reproduce", "mlp2", "--seeds", "0", *SYNTHETIC,
+        result = runner.invoke(cli, ["reproduce", "run", "mlp2", "--seeds", "0", *SYNTHETIC,
                                      "--out", str(tmp_path / "out")])
     finally:
         holder.kill()
@@ -263,7 +263,7 @@ def test_output_paths_are_checked_before_any_work(runner, tmp_path, model_file):
     a_file.write_text("x")
     cases = [
         (["train", "mlp2", *SYNTHETIC, "--out", str(a_file)], "must be a directory"),
-        (["reproduce", "mlp2", "--seeds", "0", *SYNTHETIC, "--out", str(a_file)],
+        (["reproduce", "run", "mlp2", "--seeds", "0", *SYNTHETIC, "--out", str(a_file)],
          "must be a directory"),
         (["kernels", str(model_file), "-o", str(tmp_path / "missing" / "dir" / "x.png")],
          "does not exist"),
@@ -320,7 +320,7 @@ def test_sigterm_stops_reproduce_workers_and_nothing_outlives_it(tmp_path):
                          "epochs": 400} for i in range(4)]}))
     out = tmp_path / "out"
     driver = subprocess.Popen(
-        [sys.executable, "-m", "keras_cifar", "--zoo", str(zoo), "reproduce", "--all", "--seeds",
+        [sys.executable, "-m", "keras_cifar", "--zoo", str(zoo), "reproduce", "run", "--all", "--seeds",
          "0", "--workers", "2", "--data", "synthetic", "--limit", "200", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180

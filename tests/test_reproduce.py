@@ -21,14 +21,15 @@ def zoo_file(tmp_path):
     return path
 
 
-def invoke(runner, zoo_file, *args):
-    return runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "--seeds", "0", *args])
+def invoke(runner, zoo_file, subcommand, *args):
+    seeds = ["--seeds", "0"] if subcommand in ("run", "list") else []
+    return runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", subcommand, *seeds, *args])
 
 
 @pytest.mark.slow
 def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
     out = tmp_path / "out"
-    first = invoke(runner, zoo_file, "--all", "--data", "synthetic", "--limit", "200", "--out", str(out))
+    first = invoke(runner, zoo_file, "run", "--all", "--data", "synthetic", "--limit", "200", "--out", str(out))
     assert first.exit_code == 0, first.output
     with open(out / rep.RESULTS_CSV) as f:
         rows = list(csv.DictReader(f))
@@ -55,11 +56,11 @@ def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
 
     model = out / "runs" / "tiny-a" / runs.MODEL
     before = model.stat().st_mtime_ns
-    second = invoke(runner, zoo_file, "--all", "--data", "synthetic", "--limit", "200", "--out", str(out))
+    second = invoke(runner, zoo_file, "run", "--all", "--data", "synthetic", "--limit", "200", "--out", str(out))
     assert second.exit_code == 0
     assert model.stat().st_mtime_ns == before
 
-    listed = invoke(runner, zoo_file, "--list", "--out", str(out))
+    listed = invoke(runner, zoo_file, "list", "--out", str(out))
     assert listed.output.count(" done ") == 2 and "Would run" not in listed.output
 
 
@@ -76,27 +77,46 @@ def test_interrupted_experiment_resumes(runner, zoo_file, tmp_path, monkeypatch)
             raise KeyboardInterrupt
 
     monkeypatch.setattr(callbacks.EpochClock, "on_epoch_end", interrupt_at_second_epoch)
-    stopped = invoke(runner, zoo_file, "tiny-b", "--data", "synthetic", "--limit", "200",
+    stopped = invoke(runner, zoo_file, "run", "tiny-b", "--data", "synthetic", "--limit", "200",
                      "--out", str(out))
     assert stopped.exit_code == 130 and "--resume" in stopped.output
-    listed = invoke(runner, zoo_file, "--list", "--out", str(out))
+    listed = invoke(runner, zoo_file, "list", "--out", str(out))
     assert "partial 1/3" in listed.output and "not started" in listed.output
 
     monkeypatch.setattr(callbacks.EpochClock, "on_epoch_end", original)
-    resumed = invoke(runner, zoo_file, "tiny-b", "--data", "synthetic", "--limit", "200",
+    resumed = invoke(runner, zoo_file, "run", "tiny-b", "--data", "synthetic", "--limit", "200",
                      "--out", str(out))
     assert resumed.exit_code == 0, resumed.output
     assert [r["epoch"] for r in runs.read_history(out / "runs" / "tiny-b")] == [0, 1, 2]
 
 
 def test_dry_run_and_selection(runner, zoo_file, tmp_path):
-    result = invoke(runner, zoo_file, "--network", "tiny", "--dry-run", "--out", str(tmp_path))
+    result = invoke(runner, zoo_file, "run", "--network", "tiny", "--dry-run", "--out", str(tmp_path))
     assert result.exit_code == 0 and "Would run 2 of 2" in result.output
     assert not (tmp_path / "runs").exists()
-    nothing = invoke(runner, zoo_file, "--out", str(tmp_path))
+    nothing = invoke(runner, zoo_file, "run", "--out", str(tmp_path))
     assert nothing.exit_code == 2 and "--all" in nothing.output
-    unknown = invoke(runner, zoo_file, "tiny-z", "--dry-run")
+    unknown = invoke(runner, zoo_file, "run", "tiny-z", "--dry-run")
     assert unknown.exit_code == 2 and "Did you mean 'tiny-" in unknown.output
+
+
+@pytest.mark.parametrize("old, new", [
+    (["--list", "--out", "OUT"], "list --out OUT"),
+    (["--network", "tiny", "--dry-run", "--out", "OUT"], "run --network tiny --dry-run --out OUT"),
+    (["--report-only", "--seeds", "0", "--out", "OUT"], "report --out OUT"),
+    (["--out", "OUT", "--publish", "PUB"], "publish PUB --out OUT"),
+])
+def test_the_one_command_spellings_still_work_with_a_note(runner, zoo_file, tmp_path, old, new):
+    paths = {"OUT": str(tmp_path / "out"), "PUB": str(tmp_path / "pub")}
+    args = [paths.get(a, a) for a in old]
+    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", *args])
+    assert result.exit_code == 0, result.output
+    expected = " ".join(paths.get(a, a) for a in new.split())
+    assert f"is now `reproduce {expected}`" in result.output
+    if new.startswith("list"):
+        assert "To run: 6 of 6 runs" in result.output  # 2 experiments x seeds 0-2, none done
+    if new.startswith(("report", "publish")):
+        assert (tmp_path / ("pub" if "publish" in new else "out") / rep.RESULTS_MD).is_file()
 
 
 def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path, monkeypatch):
@@ -130,19 +150,19 @@ def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path,
 @pytest.mark.slow
 def test_report_only_regenerates_the_published_results(runner, zoo_file, tmp_path):
     out, published = tmp_path / "out", tmp_path / "figures"
-    assert invoke(runner, zoo_file, "--all", "--data", "synthetic", "--limit", "200",
+    assert invoke(runner, zoo_file, "run", "--all", "--data", "synthetic", "--limit", "200",
                   "--out", str(out)).exit_code == 0
-    assert invoke(runner, zoo_file, "--out", str(out), "--publish", str(published)).exit_code == 0
+    assert invoke(runner, zoo_file, "publish", str(published), "--out", str(out)).exit_code == 0
     assert sorted(p.name for p in (published / "runs" / "tiny-a").iterdir()) == sorted(
         rep.PUBLISHED_RUN_FILES)
     committed = (published / rep.RESULTS_CSV).read_text()
     (published / rep.RESULTS_CSV).unlink()
-    assert invoke(runner, zoo_file, "--report-only", "--out", str(published)).exit_code == 0
+    assert invoke(runner, zoo_file, "report", "--out", str(published)).exit_code == 0
     assert (published / rep.RESULTS_CSV).read_text() == committed
 
 
 def test_committed_figures_regenerate_exactly(tmp_path):
-    """figures/results.csv is what `reproduce --report-only --out figures` writes."""
+    """figures/results.csv is what `reproduce report --out figures` writes."""
     from pathlib import Path
     import shutil
 
