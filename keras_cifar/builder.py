@@ -18,12 +18,13 @@ from keras_cifar.zoo import INITS, INPUT_SHAPE, LayerSpec, NetworkSpec
 _SEEDS_PER_LAYER = 2
 
 
-def preprocess_layer(preprocess: str) -> keras.layers.Layer:
+def preprocess_layer(preprocess: str, dtype_policy: str = "float32") -> keras.layers.Layer:
     """Returns the `Rescaling` layer for a zoo `preprocess` value (`unit` or `symmetric`)."""
     if preprocess == "unit":
-        return keras.layers.Rescaling(1.0 / 255, name="rescale")
+        return keras.layers.Rescaling(1.0 / 255, name="rescale", dtype=dtype_policy)
     if preprocess == "symmetric":
-        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")
+        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale",
+                                      dtype=dtype_policy)
     raise ValueError("Unknown preprocess; expected 'unit' or 'symmetric'. "
                      f"Received: preprocess={preprocess!r}")
 
@@ -45,7 +46,8 @@ def _initializers(layer: LayerSpec, init: str, seed: int | None):
     return kernel, bias
 
 
-def _keras_layer(layer: LayerSpec, init: str, seed: int | None) -> keras.layers.Layer:
+def _keras_layer(layer: LayerSpec, init: str, seed: int | None,
+                 dtype: str) -> keras.layers.Layer:
     o = layer.options
     activation = None if o.get("activation", "linear") == "linear" else o["activation"]
     if layer.kind in ("conv", "dense"):
@@ -54,24 +56,26 @@ def _keras_layer(layer: LayerSpec, init: str, seed: int | None) -> keras.layers.
             return keras.layers.Conv2D(
                 o["filters"], o["kernel_size"], strides=o["strides"], padding=o["padding"],
                 activation=activation, kernel_initializer=kernel, bias_initializer=bias,
-                name=layer.name,
+                name=layer.name, dtype=dtype,
             )
         return keras.layers.Dense(
             o["units"], activation=activation, kernel_initializer=kernel,
-            bias_initializer=bias, name=layer.name,
+            bias_initializer=bias, name=layer.name, dtype=dtype,
         )
     if layer.kind == "maxpool":
-        return keras.layers.MaxPooling2D(o["pool_size"], strides=o["strides"], name=layer.name)
+        return keras.layers.MaxPooling2D(o["pool_size"], strides=o["strides"], name=layer.name,
+                                         dtype=dtype)
     if layer.kind == "flatten":
-        return keras.layers.Flatten(name=layer.name)
+        return keras.layers.Flatten(name=layer.name, dtype=dtype)
     if layer.kind == "dropout":
-        return keras.layers.Dropout(o["rate"], seed=seed, name=layer.name)
+        return keras.layers.Dropout(o["rate"], seed=seed, name=layer.name, dtype=dtype)
     if layer.kind == "batchnorm":
-        return keras.layers.BatchNormalization(name=layer.name)
+        return keras.layers.BatchNormalization(name=layer.name, dtype=dtype)
     raise ValueError(f"Unknown layer kind in network spec. Received: kind={layer.kind!r}")
 
 
-def build_model(spec: NetworkSpec, init: str | None = None, seed: int | None = None) -> keras.Sequential:
+def build_model(spec: NetworkSpec, init: str | None = None, seed: int | None = None,
+                dtype_policy: str = "float32") -> keras.Sequential:
     """Builds the Keras model of a zoo network.
 
     Args:
@@ -81,6 +85,9 @@ def build_model(spec: NetworkSpec, init: str | None = None, seed: int | None = N
             bias). None means the network's own default (`torch` in the zoo).
         seed: seeds every initializer, so the same seed gives the same weights. None draws
             from Keras' global generator (`keras.utils.set_random_seed`).
+        dtype_policy: every layer's Keras dtype policy, e.g. `float32` or `mixed_float16`
+            (`--mixed-precision`); Keras' global policy is never read. Under a mixed policy the
+            logits leave in float32.
 
     Returns:
         A built `keras.Sequential` named after the network, taking (N, 32, 32, 3) raw pixels
@@ -95,11 +102,13 @@ def build_model(spec: NetworkSpec, init: str | None = None, seed: int | None = N
             f"Unknown weight initialisation for network '{spec.id}'; expected one of "
             f"{list(INITS)}. Received: init={init!r}"
         )
-    layers = [keras.Input(INPUT_SHAPE, name="pixels"), preprocess_layer(spec.preprocess)]
+    layers = [keras.Input(INPUT_SHAPE, name="pixels"),
+              preprocess_layer(spec.preprocess, dtype_policy)]
     for index, layer in enumerate(spec.layers):
         layer_seed = None if seed is None else seed * 1000 + index * _SEEDS_PER_LAYER
-        layers.append(_keras_layer(layer, init, layer_seed))
-    if keras.mixed_precision.global_policy().name.startswith("mixed"):
+        layers.append(_keras_layer(layer, init, layer_seed, dtype_policy))
+    policy = keras.DTypePolicy(dtype_policy)
+    if policy.compute_dtype != policy.variable_dtype:
         # Under a 16-bit compute policy, logits in float32 keep the softmax and the loss
         # accurate (Keras' mixed-precision guide); no weights, so the dumps do not change.
         layers.append(keras.layers.Activation("linear", dtype="float32", name="logits_float32"))

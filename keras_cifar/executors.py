@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import secrets
 import signal
+import sys
 import socket
 import threading
 import time
@@ -116,8 +117,12 @@ def limit_threads(threads: int) -> None:
     """Caps TensorFlow's intra- and inter-op thread pools (before TensorFlow starts its runtime),
     and lets processes share a GPU (memory on demand instead of all of it up front).
 
-    The initializer of each local worker process.
+    The initializer of each local worker process, which imports TensorFlow quietly first (as
+    the CLI does; `KERAS_CIFAR_VERBOSE=1` keeps its logging).
     """
+    from keras_cifar.console import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -203,8 +208,12 @@ def _run_pool(jobs: list[Job], workers: int) -> list[dict]:
     """Runs jobs in `workers` spawned processes. On SIGINT or SIGTERM (in the main thread), it
     stops handing out work, stops the workers and raises RunsStopped, so no process outlives
     this one."""
+    # A fresh process per run (Python 3.11+): TensorFlow's process-wide switches (op
+    # determinism, which has no public off switch) never carry from one run to the next.
+    fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=limit_threads, initargs=(threads_per_worker(workers),))
+                               initializer=limit_threads, initargs=(threads_per_worker(workers),),
+                               **fresh)
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {}
     if threading.current_thread() is threading.main_thread():

@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,32 @@ def steps_per_execution(steps_per_epoch: int, most: int = 32) -> int:
     return max(d for d in range(1, min(most, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
+# TensorFlow's op determinism is process-wide, and its public API can only switch it on.
+_op_determinism_on = os.environ.get("TF_DETERMINISTIC_OPS", "") in ("1", "true")
+
+
+def _op_determinism(deterministic: bool, xla: bool) -> tuple[bool, bool]:
+    """Switches op determinism on where a run wants it; returns (op determinism, XLA) as they
+    apply to this run.
+
+    Keras refuses XLA while op determinism is on; XLA's CPU kernels for these networks
+    (matmuls, adds, ReLU) are deterministic on their own, which a test checks, so a run with
+    XLA leaves it off. Once an earlier run in this process has switched it on, it stays on
+    (TensorFlow has no public switch back) and XLA is off for later runs here, with a warning:
+    `reproduce run --workers N` and `sweep --workers N` give every run a fresh process.
+    """
+    global _op_determinism_on
+    if deterministic and not xla:
+        tf.config.experimental.enable_op_determinism()
+        _op_determinism_on = True
+    elif _op_determinism_on and xla:
+        warnings.warn("XLA is off for this run: TensorFlow's op determinism, switched on by an "
+                      "earlier run in this process, cannot be switched off again. Train it in a "
+                      "process of its own (e.g. --workers 2) to use XLA.", stacklevel=3)
+        xla = False
+    return _op_determinism_on, xla
+
+
 def _compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | None):
     """Builds and compiles the model; returns (model, strategy, the speed settings used)."""
     spec, strategy = config.network, config.strategy
@@ -133,33 +160,18 @@ def _compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | No
         # 0: TensorFlow's default, every core; `reproduce --workers N` shares the cores out.
         "threads": tf.config.threading.get_intra_op_parallelism_threads(),
     }
-    # Keras refuses XLA while TensorFlow's op determinism is on; XLA's CPU kernels for these
-    # networks (matmuls, adds, ReLU) are deterministic on their own, which a test checks.
-    speed["op_determinism"] = config.deterministic and not speed["xla"]
-    if speed["op_determinism"]:
-        tf.config.experimental.enable_op_determinism()
-    else:
-        # Only the private module can switch it off again (e.g. an MLP after a CNN in one
-        # `reproduce` process); the public API has enable_op_determinism alone.
-        from tensorflow.python.framework import config as tf_config
-
-        tf_config.disable_op_determinism()
-    previous_policy = keras.mixed_precision.global_policy()
-    if precision:
-        keras.mixed_precision.set_global_policy(precision)
-    try:
-        with distribution.scope():
-            model = build_model(spec, init=config.init, seed=config.seed)
-            model.compile(
-                optimizer=keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                # NotebookLoss: the original's loss scale, from the passes fit already runs.
-                metrics=["accuracy", NotebookLoss()],
-                steps_per_execution=speed["steps_per_execution"],
-                jit_compile=speed["xla"],
-            )
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+    speed["op_determinism"], speed["xla"] = _op_determinism(config.deterministic, speed["xla"])
+    with distribution.scope():
+        model = build_model(spec, init=config.init, seed=config.seed,
+                            dtype_policy=precision or "float32")
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            # NotebookLoss: the original's loss scale, from the passes fit already runs.
+            metrics=["accuracy", NotebookLoss()],
+            steps_per_execution=speed["steps_per_execution"],
+            jit_compile=speed["xla"],
+        )
     return model, distribution, speed
 
 

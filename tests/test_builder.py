@@ -135,3 +135,23 @@ def test_saved_model_loads_without_keras_cifar(zoo, tmp_path, network_id):
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("network_id", ["mlp2", "cnn1"])
+def test_dtype_policy_is_explicit_and_the_global_policy_is_never_read(zoo, network_id):
+    spec = zoo.network(network_id)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        default = build_model(spec, seed=0)  # the global mixed policy must not leak in
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert {layer.compute_dtype for layer in default.layers} == {"float32"}
+    assert default.layers[-1].name != "logits_float32"
+
+    mixed = build_model(spec, seed=0, dtype_policy="mixed_float16")
+    assert mixed.layers[-2].compute_dtype == "float16"
+    assert mixed.layers[-1].name == "logits_float32" and mixed.layers[-1].compute_dtype == "float32"
+    assert all(w.dtype == "float32" for w in mixed.weights)  # variables stay float32
+    logits = mixed(np.zeros((2, 32, 32, 3), "uint8"))
+    assert logits.dtype == "float32" and logits.shape == (2, 10)

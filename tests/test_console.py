@@ -29,6 +29,20 @@ def test_a_cli_train_prints_no_tensorflow_chatter(tmp_path):
     assert "Epoch 1/2" in done.stdout and "test accuracy" in done.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "--verbose"])
+def test_worker_processes_are_quiet_too_unless_verbose(tmp_path, verbose):
+    """`reproduce run --workers 2` spawns processes that import TensorFlow themselves."""
+    done = run([*(["--verbose"] if verbose else []), "reproduce", "run", "mlp2", "--seeds", "0,1",
+                "--data", "synthetic", "--limit", "100", "--workers", "2",
+                "--out", str(tmp_path / "out")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    chatter = [line for line in (done.stdout + done.stderr).splitlines()
+               if any(c in line for c in CHATTER)]
+    assert bool(chatter) is verbose, chatter
+    assert "[2/2] mlp2-s1" in done.stdout
+
+
 def test_importing_the_package_sets_no_environment_and_no_matplotlib_backend(tmp_path):
     code = ("import os, sys; before = dict(os.environ); import keras_cifar, keras_cifar.plots, "
             "keras_cifar.reproduce; import matplotlib; "

@@ -247,3 +247,11 @@ def test_mixed_precision_is_a_different_run_with_float32_logits(runner, tmp_path
     assert model.layers[1].dtype_policy.compute_dtype == "bfloat16"
     history = runs.read_history(mixed_dir)
     assert np.isfinite(history[-1]["loss"]) and np.isfinite(history[-1]["val_loss"])
+
+
+def test_op_determinism_once_on_stays_on_and_turns_xla_off_with_a_warning():
+    from keras_cifar import train
+
+    assert train._op_determinism(True, False) == (True, False)
+    with pytest.warns(UserWarning, match="XLA is off for this run"):
+        assert train._op_determinism(False, True) == (True, False)
