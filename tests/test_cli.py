@@ -1,6 +1,7 @@
 """The CLI: help everywhere, zoo list/show, inspect, completion, clean errors."""
 
 import json
+import re
 
 import click
 import pytest
@@ -80,11 +81,20 @@ def test_inspect_network_prints_summary_and_dump(runner):
     assert "..." in result.output
 
 
+def values_of(output, weight):
+    """The numbers printed for one weight by `inspect`."""
+    block = output.split(f"Layer: {weight} |", 1)[1].split("Layer:", 1)[0]
+    return [float(x) for x in re.findall(r"-?\d+\.\d*(?:e[-+]?\d+)?", block.split("Values:", 1)[1])]
+
+
 @pytest.mark.slow
 def test_inspect_all_prints_every_value(runner):
     short = runner.invoke(cli, ["inspect", "mlp2"]).output
     full = runner.invoke(cli, ["inspect", "mlp2", "--all"]).output
-    assert len(full) > 50 * len(short)
+    assert "..." in short and "..." not in full
+    every = values_of(full, "dense3.bias")
+    assert len(every) == 256 and every[:2] == values_of(short, "dense3.bias")
+    assert len(values_of(full, "dense4.kernel")) == 256 * 10
 
 
 def test_completion_offers_network_ids(runner):
