@@ -707,14 +707,13 @@ def _print_status(z: Zoo, chosen, out: Path, seeds, verb: str) -> None:
 
     statuses = rep.experiment_status(z, chosen, out, seeds)
     click.echo(f"{'experiment':<16}{'seed':>5} {'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
-               f"{'status':<12}{'time left':>10}")
+               f"{'status':<16}{'time left':>10}")
     for st in statuses:
         e = st.experiment
-        state = st.state if st.state != "partial" else f"partial {st.epochs_done}/{e.train.epochs}"
         click.echo(f"{e.id:<16}{st.seed:>5} {e.network:<14}{e.train.lr:>7g}"
-                   f"{e.train.momentum:>6g}{e.train.epochs:>7}  {state:<12}"
+                   f"{e.train.momentum:>6g}{e.train.epochs:>7}  {st.describe():<16}"
                    f"{_minutes(st.estimate_seconds):>10}")
-    left = [st for st in statuses if st.state != "done"]
+    left = [st for st in statuses if not st.done]
     total = sum(st.estimate_seconds for st in left)
     click.echo(f"{verb} {len(left)} of {len(statuses)} runs, about {_minutes(total)} "
                f"(estimated from finished epochs here, else from a 2-core CPU), into {out}.")

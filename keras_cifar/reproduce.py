@@ -101,9 +101,21 @@ class ExperimentStatus:
     experiment: ExperimentSpec
     seed: int
     run_dir: Path
-    state: str  # "done", "partial" or "not started"
+    status: runs.RunStatus
     epochs_done: int
     estimate_seconds: float  # for what is left
+
+    @property
+    def done(self) -> bool:
+        return self.status is runs.RunStatus.FINISHED
+
+    def describe(self) -> str:
+        """`done`, `not started`, or the state with the epochs done, e.g. `interrupted 7/40`."""
+        if self.done:
+            return "done"
+        if self.status is runs.RunStatus.NOT_STARTED:
+            return self.status.value
+        return f"{self.status.value} {self.epochs_done}/{self.experiment.train.epochs}"
 
 
 def _epochs_done(run_dir: Path) -> int:
@@ -129,7 +141,7 @@ def epoch_seconds(out_dir: Path, network: str) -> float:
 
 def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
                       seeds: Iterable[int] = (0,)) -> list[ExperimentStatus]:
-    """Returns the state (done / partial / not started) and time left of each experiment and
+    """Returns the state (a `runs.RunStatus`) and time left of each experiment and
     seed, seed by seed, experiments in the given order within a seed."""
     out_dir = Path(out_dir)
     experiments = list(experiments)
@@ -140,12 +152,10 @@ def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
             run_dir = experiment_run_dir(out_dir, e.id, seed)
             status = runs.run_status(run_dir)
             done = _epochs_done(run_dir)
-            state = ("done" if status == runs.STATUS_FINISHED
-                     else "partial" if status != "not started" else "not started")
-            left = 0 if state == "done" else max(e.train.epochs - done, 0)
+            left = 0 if status is runs.RunStatus.FINISHED else max(e.train.epochs - done, 0)
             if left and e.network not in seconds_per_epoch:
                 seconds_per_epoch[e.network] = epoch_seconds(out_dir, e.network)
-            result.append(ExperimentStatus(e, seed, run_dir, state, done,
+            result.append(ExperimentStatus(e, seed, run_dir, status, done,
                                            left * seconds_per_epoch.get(e.network, 0.0)))
     return result
 

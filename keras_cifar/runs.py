@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import enum
 import errno
 import fcntl
 import hashlib
@@ -30,9 +31,25 @@ BACKUP_DIR = "backup"
 TENSORBOARD_DIR = "tensorboard"
 LOCK = ".lock"  # held (flock) by the one process that writes the directory
 
-STATUS_RUNNING = "running"
-STATUS_FINISHED = "finished"
-STATUS_INTERRUPTED = "interrupted"
+
+
+class RunStatus(str, enum.Enum):
+    """A run directory's state, stored as its value in config.json's `status` (a failed run's
+    reason goes beside it, under `error`)."""
+
+    NOT_STARTED = "not started"
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    FINISHED = "finished"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATUS_RUNNING = RunStatus.RUNNING
+STATUS_FINISHED = RunStatus.FINISHED
+STATUS_INTERRUPTED = RunStatus.INTERRUPTED
 
 
 def child_path(root: str | os.PathLike, name: str, what: str = "run directory") -> Path:
@@ -311,12 +328,23 @@ def read_metrics(run_dir: str | os.PathLike) -> dict:
     return _read_json(Path(run_dir) / METRICS, f"{run_dir} has no {METRICS}: the run has not finished.")
 
 
-def run_status(run_dir: str | os.PathLike) -> str:
-    """Returns `finished`, `running`, `interrupted`, `failed: ...`, or `not started`."""
+def run_status(run_dir: str | os.PathLike) -> RunStatus:
+    """Returns the state its config.json records; NOT_STARTED when there is none.
+
+    Runs written before states were an enum stored a failure as `failed: <reason>`; that
+    reads as FAILED.
+    """
     try:
-        return read_config(run_dir).get("status", "not started")
+        stored = read_config(run_dir).get("status", RunStatus.NOT_STARTED.value)
     except RunError:
-        return "not started"
+        return RunStatus.NOT_STARTED
+    if str(stored).startswith("failed:"):
+        return RunStatus.FAILED
+    try:
+        return RunStatus(stored)
+    except ValueError:
+        raise RunError(f"{Path(run_dir) / CONFIG} records an unknown run status; expected one of "
+                       f"{[s.value for s in RunStatus]}. Received: status={stored!r}") from None
 
 
 def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False) -> None:

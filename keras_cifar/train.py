@@ -267,7 +267,7 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
     })
     config.pop("finished", None)
 
-    def mark(status: str) -> None:
+    def mark(status: runs.RunStatus) -> None:
         config["status"] = status
         try:
             runs.atomic_write_json(run_dir / runs.CONFIG, config)
@@ -299,7 +299,8 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
         message = (f"The loss became NaN or infinite in epoch {clock.epoch + 1} (lr={run.lr:g}, "
                    f"momentum={run.momentum:g}); training stopped. Try a smaller --lr.")
         config["finished"] = _now()
-        mark(f"failed: {message}")
+        config["error"] = message
+        mark(runs.RunStatus.FAILED)
         raise TrainingError(f"{message} The history so far is in {run_dir}.") from None
     except (OSError, runs.DiskError) as e:
         if not (isinstance(e, runs.DiskError) or runs.is_disk_full(e)):

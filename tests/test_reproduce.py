@@ -81,7 +81,7 @@ def test_interrupted_experiment_resumes(runner, zoo_file, tmp_path, monkeypatch)
                      "--out", str(out))
     assert stopped.exit_code == 130 and "--resume" in stopped.output
     listed = invoke(runner, zoo_file, "list", "--out", str(out))
-    assert "partial 1/3" in listed.output and "not started" in listed.output
+    assert "interrupted 1/3" in listed.output and "not started" in listed.output
 
     monkeypatch.setattr(callbacks.EpochClock, "on_epoch_end", original)
     resumed = invoke(runner, zoo_file, "run", "tiny-b", "--data", "synthetic", "--limit", "200",

@@ -1,5 +1,6 @@
 """runs: names, identity differences, atomic writes, history truncation for a resume."""
 
+import json
 import os
 
 import pytest
@@ -54,7 +55,23 @@ def test_missing_files_give_run_errors(tmp_path):
         runs.read_config(tmp_path)
     with pytest.raises(runs.RunError, match="no history.csv"):
         runs.read_history(tmp_path)
-    assert runs.run_status(tmp_path) == "not started"
+    assert runs.run_status(tmp_path) is runs.RunStatus.NOT_STARTED
+
+
+@pytest.mark.parametrize("stored, status", [
+    ("finished", runs.RunStatus.FINISHED), ("interrupted", runs.RunStatus.INTERRUPTED),
+    ("failed", runs.RunStatus.FAILED), ("failed: NaN loss (written before the enum)", runs.RunStatus.FAILED),
+])
+def test_run_status_reads_every_stored_state(tmp_path, stored, status):
+    runs.atomic_write_json(tmp_path / runs.CONFIG, {"status": stored})
+    assert runs.run_status(tmp_path) is status
+    assert json.loads((tmp_path / runs.CONFIG).read_text())["status"] == stored
+
+
+def test_an_unknown_run_status_is_an_error_naming_it(tmp_path):
+    runs.atomic_write_json(tmp_path / runs.CONFIG, {"status": "paused"})
+    with pytest.raises(runs.RunError, match="unknown run status.*status='paused'"):
+        runs.run_status(tmp_path)
 
 
 def test_the_run_identity_and_its_hash_stay_stable():

@@ -134,7 +134,8 @@ def test_nan_loss_stops_with_exit_1_and_failed_status(runner, tmp_path):
     assert "NaN" in result.output and "epoch 1" in result.output and "smaller --lr" in result.output
     assert "Traceback" not in result.output
     config = json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())
-    assert config["status"].startswith("failed:")
+    assert config["status"] == "failed" and "NaN or infinite" in config["error"]
+    assert runs.run_status(only_run_dir(tmp_path)) is runs.RunStatus.FAILED
 
 
 @pytest.mark.slow
