@@ -7,7 +7,6 @@ and no traceback reaches the user.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -191,8 +190,6 @@ def cli(ctx, zoo_path, verbose):
       keras-cifar inspect cnn3
     """
     ctx.meta["keras_cifar.verbose"] = verbose
-    if verbose:
-        os.environ[VERBOSE_ENV_VAR] = "1"  # so that worker processes keep the logging too
     if ctx.invoked_subcommand not in TENSORFLOW_FREE_COMMANDS:
         quiet_tensorflow(verbose)
 

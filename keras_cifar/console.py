@@ -16,11 +16,13 @@ import os
 import sys
 
 VERBOSE_ENV_VAR = "KERAS_CIFAR_VERBOSE"
+_verbose_asked = False  # set by quiet_tensorflow(verbose=True), e.g. from `--verbose`
 
 
 def verbose_requested() -> bool:
-    """Whether `KERAS_CIFAR_VERBOSE` asks for TensorFlow's own logging."""
-    return os.environ.get(VERBOSE_ENV_VAR, "").lower() in ("1", "true", "yes", "on")
+    """Whether `--verbose` (in this process) or `KERAS_CIFAR_VERBOSE` asks for TensorFlow's own
+    logging; worker processes are told by their parent."""
+    return _verbose_asked or os.environ.get(VERBOSE_ENV_VAR, "").lower() in ("1", "true", "yes", "on")
 
 
 @contextlib.contextmanager
@@ -43,9 +45,11 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     Call it before anything imports TensorFlow. With `verbose` (or `KERAS_CIFAR_VERBOSE=1`)
     it only imports. An explicit `TF_CPP_MIN_LOG_LEVEL` is kept.
     """
+    global _verbose_asked
+    _verbose_asked = _verbose_asked or verbose
     if "tensorflow" in sys.modules:
         return
-    if verbose or verbose_requested():
+    if verbose_requested():
         import tensorflow  # noqa: F401
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

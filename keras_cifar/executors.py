@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 
 from keras_cifar import runs
 from keras_cifar.config import RunConfig
+from keras_cifar.console import verbose_requested
 from keras_cifar.errors import RunsStopped
 
 EXECUTORS = ("local", "ray")
@@ -113,16 +114,16 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, cores // max(1, workers))
 
 
-def limit_threads(threads: int) -> None:
+def limit_threads(threads: int, verbose: bool = False) -> None:
     """Caps TensorFlow's intra- and inter-op thread pools (before TensorFlow starts its runtime),
     and lets processes share a GPU (memory on demand instead of all of it up front).
 
     The initializer of each local worker process, which imports TensorFlow quietly first (as
-    the CLI does; `KERAS_CIFAR_VERBOSE=1` keeps its logging).
+    the CLI does; `verbose`, the parent's `--verbose`, keeps its logging).
     """
     from keras_cifar.console import quiet_tensorflow
 
-    quiet_tensorflow()
+    quiet_tensorflow(verbose)
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -212,7 +213,8 @@ def _run_pool(jobs: list[Job], workers: int) -> list[dict]:
     # determinism, which has no public off switch) never carry from one run to the next.
     fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=limit_threads, initargs=(threads_per_worker(workers),),
+                               initializer=limit_threads,
+                               initargs=(threads_per_worker(workers), verbose_requested()),
                                **fresh)
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {}
