@@ -36,6 +36,7 @@ EXIT_CODES = (
     (errors.RunError, 2),
     (errors.DataError, 1),
     (errors.ModelFileError, 1),
+    (errors.ExportError, 1),
     (errors.TrainingError, 1),
     (errors.TrainingInterrupted, 130),
 )
@@ -604,21 +605,34 @@ def kernels(model_path, output):
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
-@click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--force", is_flag=True, help="Replace DIRECTORY if it is not empty.")
-def export(model_path, directory, force):
-    """Export a TensorFlow SavedModel for serving: uint8 images in, probabilities out.
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--format", "format_", type=click.Choice(["saved_model", "onnx", "litert"]),
+              default="saved_model", show_default=True,
+              help="saved_model: a directory; onnx: an .onnx file; litert: a .tflite file.")
+@click.option("--force", is_flag=True, help="Replace TARGET if it exists (a non-empty directory).")
+def export(model_path, target, format_, force):
+    """Export a model for serving: uint8 images (N, 32, 32, 3) in, probabilities (N, 10) out.
+
+    ONNX needs the export extra: pip install -e ".[export]".
 
     \b
-    Example:
-      keras-cifar export runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras exported/cnn3
+    Examples:
+      keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras exported/cnn3
+      keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.onnx --format onnx
+      keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.tflite --format litert
     """
-    from keras_cifar.serve import check_export_target, export_saved_model, load_model_file
+    from keras_cifar.exports import (EXPORT_FORMATS, check_export_target, export_model,
+                                     require_converter)
+    from keras_cifar.serve import load_model_file
 
-    check_export_target(directory, force)
-    export_saved_model(load_model_file(model_path), directory, force=force)
-    click.echo(f"Wrote SavedModel {directory}; endpoint `serve`: uint8 (N, 32, 32, 3) -> "
-               "probabilities (N, 10).")
+    require_converter(format_)
+    check_export_target(target, format_, force)
+    path = export_model(load_model_file(model_path), target, format_, force=force)
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() \
+        else path.stat().st_size
+    click.echo(f"Wrote {EXPORT_FORMATS[format_][0]} {path} ({size / 2**20:.1f} MiB): uint8 "
+               f"images (N, 32, 32, 3) in, probabilities (N, 10) out"
+               + ("; endpoint `serve`." if format_ == "saved_model" else "; input `images`."))
 
 
 # ----------------------------------------------------------------------------------------------

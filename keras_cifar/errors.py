@@ -44,6 +44,10 @@ class ModelFileError(KerasCifarError, ValueError):
     """A model or image file that cannot be used, naming the file."""
 
 
+class ExportError(KerasCifarError, RuntimeError):
+    """A model could not be exported: the format's converter is missing here."""
+
+
 class TrainingError(KerasCifarError, RuntimeError):
     """Training stopped by a failure (a NaN loss); the run directory says `failed`."""
 

@@ -1,4 +1,7 @@
-"""Use a trained model: load a `.keras` file, predict image files, export a SavedModel."""
+"""Use a trained model: load a `.keras` file, read image files, predict their classes.
+
+Exports to other runtimes are in `keras_cifar.exports`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_cifar.errors import ModelFileError
 
@@ -167,61 +169,3 @@ def predict_images(model, paths, top: int = 3, class_names=CLASS_NAMES) -> list[
             "top": [{"class": class_names[i], "probability": round(float(probs[i]), 6)} for i in best],
         }
     return results
-
-
-def check_export_target(directory: str | os.PathLike, force: bool = False) -> Path:
-    """Checks where an export may go: not an existing file, not a non-empty directory (unless
-    `force`), on a writable filesystem.
-
-    Raises:
-        RunError: it cannot be written as asked (a usage error).
-    """
-    from keras_cifar import runs
-
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise runs.RunError(f"{directory} is an existing file; export writes a directory. Choose "
-                            f"another path. Received: directory={str(directory)!r}")
-    if directory.is_dir() and any(directory.iterdir()) and not force:
-        raise runs.RunError(f"{directory} is not empty; pass --force to replace it, or choose "
-                            f"another path. Received: directory={str(directory)!r}")
-    return runs.check_output_dir(directory, "DIRECTORY")
-
-
-def export_saved_model(model, directory: str | os.PathLike, force: bool = False) -> Path:
-    """Exports a TensorFlow SavedModel whose `serve` endpoint maps uint8 images to probabilities.
-
-    The endpoint takes uint8 (N, 32, 32, 3) and returns float32 (N, 10) class probabilities
-    (softmax of the logits); load it with `tf.saved_model.load(directory).serve(images)`. The
-    export is written beside `directory` and renamed into place when complete, so a failure
-    never leaves a half-written directory.
-
-    Raises:
-        RunError: `directory` is a file, or a non-empty directory without `force`.
-    """
-    import shutil
-    import tempfile
-
-    directory = check_export_target(directory, force)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        _write_saved_model(model, staging)
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return directory
-
-
-def _write_saved_model(model, directory: Path) -> None:
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-
-    def serve(images):
-        return tf.nn.softmax(model(tf.cast(images, tf.float32), training=False), axis=-1)
-
-    archive.add_endpoint("serve", serve,
-                         input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.uint8, name="images")])
-    archive.write_out(str(directory), verbose=False)

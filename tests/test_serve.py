@@ -1,16 +1,15 @@
-"""evaluate, predict and export on a trained model; bad model and image files."""
+"""evaluate and predict on a trained model; bad model and image files."""
 
 import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from keras_cifar import runs
 from keras_cifar.cli import cli
 from keras_cifar.data import CLASS_NAMES
-from keras_cifar.serve import ModelFileError, export_saved_model, load_model_file, read_image
+from keras_cifar.serve import ModelFileError, load_model_file, read_image
 
 
 @pytest.fixture
@@ -67,23 +66,6 @@ def test_predict_converts_other_sizes_and_modes_with_a_note(runner, model_path, 
     assert result.exit_code == 0, result.output
     assert "converted from RGBA to RGB" in result.output and "resized from 64x48" in result.output
     assert read_image(path).pixels.shape == (32, 32, 3)
-
-
-def test_export_serves_uint8_probabilities(trained_run, tmp_path):
-    model = load_model_file(trained_run.run_dir / runs.MODEL)
-    export_saved_model(model, tmp_path / "saved")
-    pixels = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3)).astype(np.uint8)
-    loaded = tf.saved_model.load(str(tmp_path / "saved"))  # keep it alive: it owns the variables
-    served = loaded.serve(tf.constant(pixels)).numpy()
-    expected = tf.nn.softmax(model(pixels.astype(np.float32))).numpy()
-    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(served.sum(axis=1), 1, rtol=1e-5)
-
-
-def test_export_command(runner, model_path, tmp_path):
-    result = runner.invoke(cli, ["export", model_path, str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / "out" / "saved_model.pb").exists()
 
 
 @pytest.mark.parametrize("content, name, message", [

@@ -1,0 +1,154 @@
+"""Export a trained model for the runtimes people deploy on: SavedModel, ONNX, LiteRT.
+
+Every format takes what the SavedModel always took, uint8 images (N, 32, 32, 3), and returns
+float32 class probabilities (N, 10): the model's own `Rescaling` does the preprocessing, and a
+softmax follows the logits. ONNX and LiteRT go through Keras 3's own `Model.export(format=...)`;
+ONNX needs the converter packages of the `export` extra (`pip install -e ".[export]"`). An export
+is written beside its target and renamed into place when complete, so a failure never leaves a
+half-written file or directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_cifar import runs
+from keras_cifar.errors import ExportError
+
+# format -> (what it writes, the file suffix it suggests, the packages its converter needs)
+EXPORT_FORMATS = {
+    "saved_model": ("a TensorFlow SavedModel directory", "", ()),
+    "onnx": ("an ONNX file", ".onnx", ("tf2onnx", "onnx")),
+    "litert": ("a LiteRT (TensorFlow Lite) flatbuffer", ".tflite", ()),
+}
+INPUT_NAME = "images"
+
+
+def _check_format(format: str) -> None:
+    if format not in EXPORT_FORMATS:
+        raise runs.RunError(f"Unknown export format; expected one of {list(EXPORT_FORMATS)}. "
+                            f"Received: format={format!r}")
+
+
+def require_converter(format: str) -> None:
+    """Raises ExportError naming what to install when `format`'s converter is missing."""
+    _check_format(format)
+    missing = []
+    for package in EXPORT_FORMATS[format][2]:
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise ExportError(
+            f"Exporting to {format} needs the package(s) {', '.join(missing)}, which this Python "
+            "lacks. Install the export extra: pip install -e \".[export]\" (or pip install "
+            f"{' '.join(EXPORT_FORMATS[format][2])} onnxruntime). Nothing was written. "
+            f"Received: format={format!r}")
+
+
+def check_export_target(target: str | os.PathLike, format: str = "saved_model",
+                        force: bool = False) -> Path:
+    """Checks where an export may go: a SavedModel is a directory (not a file, not a non-empty
+    directory unless `force`); ONNX and LiteRT are files (not a directory, not an existing
+    file unless `force`); either on a writable filesystem.
+
+    Raises:
+        RunError: it cannot be written as asked (a usage error).
+    """
+    _check_format(format)
+    target = Path(target)
+    what, suffix, _ = EXPORT_FORMATS[format]
+    if format == "saved_model":
+        if target.exists() and not target.is_dir():
+            raise runs.RunError(f"{target} is an existing file; --format saved_model writes a "
+                                f"directory. Choose another path. Received: target={str(target)!r}")
+        if target.is_dir() and any(target.iterdir()) and not force:
+            raise runs.RunError(f"{target} is not empty; pass --force to replace it, or choose "
+                                f"another path. Received: target={str(target)!r}")
+        return runs.check_output_dir(target, "TARGET")
+    if target.is_dir():
+        raise runs.RunError(f"{target} is a directory; --format {format} writes {what}, e.g. "
+                            f"{target / ('model' + suffix)}. Received: target={str(target)!r}")
+    if target.exists() and not force:
+        raise runs.RunError(f"{target} exists; pass --force to replace it, or choose another path. "
+                            f"Received: target={str(target)!r}")
+    return runs.check_output_file(target, "TARGET")
+
+
+def serving_model(model: keras.Model) -> keras.Model:
+    """Wraps a zoo model as uint8 images (N, 32, 32, 3) in, float32 probabilities (N, 10) out.
+
+    The wrapper is called once, so that every exporter sees built, traced shapes.
+    """
+    images = keras.Input((32, 32, 3), dtype="uint8", name=INPUT_NAME)
+    pixels = keras.layers.Lambda(lambda x: keras.ops.cast(x, "float32"), name="to_float32")(images)
+    probabilities = keras.layers.Softmax(name="probabilities")(model(pixels))
+    serving = keras.Model(images, probabilities, name=f"{model.name}_serving")
+    serving(keras.ops.zeros((1, 32, 32, 3), dtype="uint8"))
+    return serving
+
+
+def _write_saved_model(model: keras.Model, directory: Path) -> None:
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(images):
+        return tf.nn.softmax(model(tf.cast(images, tf.float32), training=False), axis=-1)
+
+    archive.add_endpoint("serve", serve, input_signature=[
+        tf.TensorSpec((None, 32, 32, 3), tf.uint8, name=INPUT_NAME)])
+    archive.write_out(str(directory), verbose=False)
+
+
+def export_model(model: keras.Model, target: str | os.PathLike, format: str = "saved_model",
+                 force: bool = False) -> Path:
+    """Exports `model` as uint8 images in, probabilities out, in one of EXPORT_FORMATS.
+
+    - `saved_model`: a directory; `tf.saved_model.load(target).serve(images)`.
+    - `onnx`: a file; `onnxruntime.InferenceSession(target).run(None, {"images": images})`.
+    - `litert`: a `.tflite` file for the LiteRT / `tf.lite` interpreter.
+
+    Args:
+        model: a Keras model over (N, 32, 32, 3) raw pixels returning logits (a zoo model).
+        target: the directory (SavedModel) or file (ONNX, LiteRT) to write.
+        format: one of EXPORT_FORMATS.
+        force: replace an existing target.
+
+    Returns:
+        The path written.
+
+    Raises:
+        RunError: an unknown format, or a target that cannot be written as asked.
+        ExportError: the format's converter is not installed (nothing is written).
+    """
+    require_converter(format)
+    target = check_export_target(target, format, force)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        if format == "saved_model":
+            _write_saved_model(model, staging)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        else:
+            written = staging / target.name
+            serving_model(model).export(str(written), format=format, verbose=False)
+            os.replace(written, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def export_saved_model(model: keras.Model, directory: str | os.PathLike, force: bool = False) -> Path:
+    """Exports a TensorFlow SavedModel whose `serve` endpoint maps uint8 images to probabilities
+    (`export_model(..., format="saved_model")`)."""
+    return export_model(model, directory, "saved_model", force)

@@ -1,0 +1,106 @@
+"""exports: SavedModel, ONNX and LiteRT, each loaded in its own runtime, serve uint8 images and
+return the `.keras` model's probabilities within 1e-4; missing converters and bad targets are
+clear errors that write nothing."""
+
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_cifar import runs
+from keras_cifar.builder import build_model
+from keras_cifar.cli import cli
+from keras_cifar.errors import ExportError
+from keras_cifar.exports import EXPORT_FORMATS, export_model
+from keras_cifar.serve import load_model_file
+from conftest import ZOO
+
+IMAGES = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module", params=["mlp2", "cnn1"])
+def model_file(request, tmp_path_factory):
+    """A zoo MLP and CNN saved as .keras files (seeded weights: export needs no training)."""
+    path = tmp_path_factory.mktemp(request.param) / runs.MODEL
+    build_model(ZOO.network(request.param), seed=3).save(path)
+    return path
+
+
+def run_saved_model(path, images):
+    loaded = tf.saved_model.load(str(path))  # kept alive while serving: it owns the variables
+    return loaded.serve(tf.constant(images)).numpy()
+
+
+def run_onnx(path, images):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (given,) = session.get_inputs()
+    assert given.name == "images" and given.type == "tensor(uint8)"
+    return session.run(None, {"images": images})[0]
+
+
+def run_litert(path, images):
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    (given,) = interpreter.get_input_details()
+    assert given["dtype"] == np.uint8 and list(given["shape_signature"]) == [-1, 32, 32, 3]
+    interpreter.resize_tensor_input(given["index"], images.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(given["index"], images)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+RUNTIMES = {"saved_model": run_saved_model, "onnx": run_onnx, "litert": run_litert}
+TARGETS = {"saved_model": "exported", "onnx": "model.onnx", "litert": "model.tflite"}
+
+
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
+@pytest.mark.parametrize("format", list(EXPORT_FORMATS))
+def test_each_format_matches_the_keras_softmax_in_its_own_runtime(runner, model_file, tmp_path,
+                                                                   format):
+    target = tmp_path / TARGETS[format]
+    result = runner.invoke(cli, ["export", str(model_file), str(target), "--format", format])
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {EXPORT_FORMATS[format][0]} {target}" in result.output
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.softmax(load_model_file(model_file)(IMAGES.astype("float32")), axis=-1))
+    served = RUNTIMES[format](target, IMAGES)
+    assert served.shape == (16, 10) and served.dtype == np.float32
+    np.testing.assert_allclose(served, expected, atol=1e-4, rtol=0)
+    assert np.argmax(served, 1).tolist() == np.argmax(expected, 1).tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no staging left
+
+
+def test_a_missing_converter_names_what_to_install_and_writes_nothing(runner, model_file,
+                                                                      tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if it were not installed
+    with pytest.raises(ExportError, match=r'pip install -e "\.\[export\]"'):
+        export_model(load_model_file(model_file), tmp_path / "m.onnx", "onnx")
+    result = runner.invoke(cli, ["export", str(model_file), str(tmp_path / "m.onnx"),
+                                 "--format", "onnx"])
+    assert result.exit_code == 1 and "tf2onnx" in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_file_formats_refuse_a_directory_and_replace_a_file_only_with_force(runner, model_file,
+                                                                            tmp_path, format):
+    result = runner.invoke(cli, ["export", str(model_file), str(tmp_path), "--format", format])
+    assert result.exit_code == 2 and "is a directory" in result.output
+    target = tmp_path / TARGETS[format]
+    target.write_bytes(b"keep me")
+    result = runner.invoke(cli, ["export", str(model_file), str(target), "--format", format])
+    assert result.exit_code == 2 and "--force" in result.output
+    assert target.read_bytes() == b"keep me"
+    result = runner.invoke(cli, ["export", str(model_file), str(target), "--format", format,
+                                 "--force"])
+    assert result.exit_code == 0, result.output
+    assert target.stat().st_size > 100_000
+
+
+def test_an_unknown_format_is_a_usage_error(runner, model_file, tmp_path):
+    result = runner.invoke(cli, ["export", str(model_file), str(tmp_path / "m"), "--format", "coreml"])
+    assert result.exit_code == 2 and "'coreml' is not one of" in result.output
