@@ -116,6 +116,7 @@ def test_symmetric_preprocess_scales_to_minus_one_one():
     np.testing.assert_allclose(out, [[-1.0, 1.0]], atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network_id", ["mlp2", "cnn3"])
 def test_saved_model_loads_without_keras_cifar(zoo, tmp_path, network_id):
     model = build_model(zoo.network(network_id), seed=0)

@@ -57,6 +57,7 @@ RUNTIMES = {"saved_model": run_saved_model, "onnx": run_onnx, "litert": run_lite
 TARGETS = {"saved_model": "exported", "onnx": "model.onnx", "litert": "model.tflite"}
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 @pytest.mark.parametrize("format", list(EXPORT_FORMATS))
 def test_each_format_matches_the_keras_softmax_in_its_own_runtime(runner, model_file, tmp_path,
@@ -85,6 +86,7 @@ def test_a_missing_converter_names_what_to_install_and_writes_nothing(runner, mo
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("format", ["onnx", "litert"])
 def test_file_formats_refuse_a_directory_and_replace_a_file_only_with_force(runner, model_file,
                                                                             tmp_path, format):

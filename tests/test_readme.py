@@ -3,9 +3,12 @@
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+@pytest.mark.slow
 def test_the_from_python_block_runs(tmp_path, monkeypatch, capsys):
     text = README.read_text(encoding="utf-8")
     section = text.split("## From Python", 1)[1]
