@@ -11,7 +11,7 @@ import math
 
 import keras
 
-from keras_cifar.zoo import INITS, INPUT_SHAPE, LayerSpec, NetworkSpec
+from keras_cifar.zoo import INITS, INPUT_SHAPE, LayerSpec, NetworkSpec, get_network
 
 # Each weighted layer draws its kernel and bias from seeds derived from the model's seed, so
 # two layers of the same shape never get the same values.
@@ -74,12 +74,12 @@ def _keras_layer(layer: LayerSpec, init: str, seed: int | None,
     raise ValueError(f"Unknown layer kind in network spec. Received: kind={layer.kind!r}")
 
 
-def build_model(spec: NetworkSpec, init: str | None = None, seed: int | None = None,
+def build_model(spec: NetworkSpec | str, init: str | None = None, seed: int | None = None,
                 dtype_policy: str = "float32") -> keras.Sequential:
     """Builds the Keras model of a zoo network.
 
     Args:
-        spec: the network, from `keras_cifar.zoo`.
+        spec: the network: a zoo id such as `"cnn3"`, or a `NetworkSpec` from `keras_cifar.zoo`.
         init: `torch` for PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
             for kernels and biases, or `keras` for Keras' defaults (Glorot-uniform, zero
             bias). None means the network's own default (`torch` in the zoo).
@@ -95,7 +95,10 @@ def build_model(spec: NetworkSpec, init: str | None = None, seed: int | None = N
 
     Raises:
         ValueError: `init` is not `torch` or `keras`.
+        ZooError: an unknown zoo id (the message suggests the nearest).
     """
+    if isinstance(spec, str):
+        spec = get_network(spec)
     init = spec.init if init is None else init
     if init not in INITS:
         raise ValueError(

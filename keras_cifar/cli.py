@@ -495,16 +495,12 @@ def evaluate(model_path, data_source, data_dir, tfds_dir, no_cache, limit, confu
     Example:
       keras-cifar evaluate runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras --data-dir ~/data/cifar10
     """
-    from keras_cifar.data import limit_data
+    from keras_cifar.api import evaluate as evaluate_on
     from keras_cifar.serve import load_model_file
-    from keras_cifar.evaluation import evaluate_model
 
     model = load_model_file(model_path)
     d = _load_data(data_source, data_dir, tfds_dir, no_cache)
-    if limit:
-        d = limit_data(d, limit)
-    metrics = evaluate_model(model, d.test_images, d.test_labels)
-    metrics["class_names"] = list(d.class_names)
+    metrics = evaluate_on(model, d, limit=limit)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
     else:

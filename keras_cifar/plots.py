@@ -34,12 +34,19 @@ def _save(fig, path: str | os.PathLike) -> Path:
 
 
 def plot_curves(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
-    """Draws loss and accuracy against epoch, train and test, as the report does.
+    """Writes `curves_figure(rows, title)` as a PNG at `path`."""
+    return _save(curves_figure(rows, title), path)
+
+
+def curves_figure(rows: list[dict], title: str = "") -> Figure:
+    """Returns loss and accuracy against epoch, train and test, as the report draws them.
 
     Args:
         rows: history rows (`runs.read_history`).
-        path: the PNG to write.
         title: the figure's title.
+
+    Returns:
+        A `matplotlib.figure.Figure` (shown inline when it is a notebook cell's value).
     """
     fig, (ax_loss, ax_acc) = _figure(1, 2, figsize=(10, 3.8))
     x = _epochs(rows)
@@ -52,7 +59,7 @@ def plot_curves(rows: list[dict], path: str | os.PathLike, title: str = "") -> P
         ax.legend()
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return fig
 
 
 def plot_comparison(histories: Sequence[tuple[str, list[dict]]], path: str | os.PathLike,
@@ -163,11 +170,15 @@ def first_layer_kernels(model) -> tuple[str, np.ndarray]:
 
 
 def plot_kernels(model, path: str | os.PathLike, max_tiles: int = 64) -> Path:
-    """Draws the first layer's kernels in a grid (conv filters, or first dense units).
+    """Writes `kernels_figure(model, max_tiles)` as a PNG at `path`."""
+    return _save(kernels_figure(model, max_tiles), path)
+
+
+def kernels_figure(model, max_tiles: int = 64) -> Figure:
+    """Returns the first layer's kernels in a grid (conv filters, or first dense units).
 
     Args:
         model: a Keras model from the zoo (or any with such a first layer).
-        path: the PNG to write.
         max_tiles: draw at most this many filters or units.
     """
     kind, tiles = first_layer_kernels(model)
@@ -185,12 +196,17 @@ def plot_kernels(model, path: str | os.PathLike, max_tiles: int = 64) -> Path:
     what = (f"{len(tiles)} first-layer {tiles.shape[1]}x{tiles.shape[2]} conv filters"
             if kind == "conv" else f"first dense layer: weights of units 0-{len(tiles) - 1}")
     fig.suptitle(f"{model.name}: {what} (each min-max normalised)", fontsize=9)
-    return _save(fig, path)
+    return fig
 
 
 def plot_confusion(matrix, class_names: Sequence[str], path: str | os.PathLike,
                    title: str = "") -> Path:
-    """Draws a confusion matrix (rows: true class, columns: predicted) with counts."""
+    """Writes `confusion_figure(matrix, class_names, title)` as a PNG at `path`."""
+    return _save(confusion_figure(matrix, class_names, title), path)
+
+
+def confusion_figure(matrix, class_names: Sequence[str], title: str = "") -> Figure:
+    """Returns a confusion matrix (rows: true class, columns: predicted) with counts."""
     matrix = np.asarray(matrix)
     fig, ax = _figure(figsize=(6.4, 5.6))
     image = ax.imshow(matrix, cmap="Blues")
@@ -205,7 +221,7 @@ def plot_confusion(matrix, class_names: Sequence[str], path: str | os.PathLike,
     fig.colorbar(image, ax=ax, fraction=0.046)
     accuracy = matrix.trace() / max(matrix.sum(), 1)
     ax.set_title(title or f"test accuracy {accuracy:.1%}")
-    return _save(fig, path)
+    return fig
 
 
 def run_title(config: dict) -> str:
@@ -221,10 +237,41 @@ def run_title(config: dict) -> str:
     return title
 
 
-def draw_run(run_dir: str | os.PathLike, missing_only: bool = False, model=None) -> list[Path]:
-    """Draws curves.png, kernels.png and confusion.png of a run from its saved files.
+def run_figures(run_dir: str | os.PathLike, model=None, names: Sequence[str] | None = None
+                ) -> dict[str, Figure]:
+    """Returns a run's figures, drawn from its saved files, by file name.
 
-    Each figure is drawn when its source exists (history.csv, model.keras, metrics.json).
+    `curves.png` from history.csv, `kernels.png` from the model (`model`, or model.keras),
+    `confusion.png` from metrics.json; each only when its source exists.
+
+    Args:
+        run_dir: the run directory.
+        model: the run's trained model, if at hand (saves loading model.keras again).
+        names: only these figures (file names such as `runs.CURVES`); None for all.
+
+    Raises:
+        RunError: the directory has no config.json or history.csv.
+    """
+    run_dir = Path(run_dir)
+    title = run_title(runs.read_config(run_dir))
+    wanted = set(names) if names is not None else {runs.CURVES, runs.KERNELS, runs.CONFUSION}
+    figures = {}
+    if runs.CURVES in wanted:
+        figures[runs.CURVES] = curves_figure(runs.read_history(run_dir), title)
+    if runs.KERNELS in wanted and (model is not None or (run_dir / runs.MODEL).exists()):
+        from keras_cifar.serve import load_model_file
+
+        model = model if model is not None else load_model_file(run_dir / runs.MODEL)
+        figures[runs.KERNELS] = kernels_figure(model)
+    if runs.CONFUSION in wanted and (run_dir / runs.METRICS).exists():
+        metrics = runs.read_metrics(run_dir)
+        figures[runs.CONFUSION] = confusion_figure(metrics["confusion_matrix"],
+                                                   metrics["class_names"], title)
+    return figures
+
+
+def draw_run(run_dir: str | os.PathLike, missing_only: bool = False, model=None) -> list[Path]:
+    """Writes a run's figures (`run_figures`) as curves.png, kernels.png and confusion.png.
 
     Args:
         run_dir: the run directory.
@@ -236,25 +283,10 @@ def draw_run(run_dir: str | os.PathLike, missing_only: bool = False, model=None)
         The figures written.
 
     Raises:
-        RunError: the directory has no history.csv.
+        RunError: the directory has no config.json or history.csv.
     """
     run_dir = Path(run_dir)
-    config = runs.read_config(run_dir)
-    title = run_title(config)
-
-    def wanted(name: str) -> bool:
-        return not (missing_only and (run_dir / name).exists())
-
-    written = []
-    if wanted(runs.CURVES):
-        written.append(plot_curves(runs.read_history(run_dir), run_dir / runs.CURVES, title))
-    if wanted(runs.KERNELS) and (model is not None or (run_dir / runs.MODEL).exists()):
-        from keras_cifar.serve import load_model_file
-
-        model = model if model is not None else load_model_file(run_dir / runs.MODEL)
-        written.append(plot_kernels(model, run_dir / runs.KERNELS))
-    if wanted(runs.CONFUSION) and (run_dir / runs.METRICS).exists():
-        metrics = runs.read_metrics(run_dir)
-        written.append(plot_confusion(metrics["confusion_matrix"], metrics["class_names"],
-                                      run_dir / runs.CONFUSION, title))
-    return written
+    names = [name for name in (runs.CURVES, runs.KERNELS, runs.CONFUSION)
+             if not (missing_only and (run_dir / name).exists())]
+    figures = run_figures(run_dir, model=model, names=names)
+    return [_save(figure, run_dir / name) for name, figure in figures.items()]

@@ -43,6 +43,11 @@ class RunResult:
     already_finished: bool = False
     model: object = None  # the trained keras.Model (None when the run was already finished)
 
+    @property
+    def history(self) -> list[dict]:
+        """The run's history.csv: one dict per epoch (`epoch` from 0, losses, accuracies)."""
+        return runs.read_history(self.run_dir)
+
 
 def mixed_precision_policy(enabled: bool) -> str | None:
     """The Keras mixed-precision policy `--mixed-precision` means on this machine, or None.

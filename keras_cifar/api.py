@@ -1,0 +1,196 @@
+"""keras-cifar from Python: what each CLI command does, one call each, on the same code path.
+
+    import keras_cifar as kc
+
+    kc.list_networks()                       # zoo list
+    model = kc.build_model("cnn3")           # a keras.Sequential; model.summary()
+    data = kc.load_data("synthetic")         # or load_data(data_dir="cifar10.tar.gz"), load_data()
+    run = kc.train_network("cnn3", data, epochs=2, limit=500)   # train: a RunResult
+    run.history, run.metrics, run.model, run.run_dir
+    kc.run_figures(run)["curves.png"]         # a matplotlib Figure, inline in Jupyter
+    kc.evaluate(run.model, data)             # evaluate
+    kc.predict(run.model, data.test_images[:4])    # class probabilities
+    kc.export_model(run.model, "cnn3.onnx", "onnx")  # export --format onnx
+    kc.reproduce_experiments(["cnn3"], data="synthetic", seeds=[0], limit=500)  # reproduce run
+    kc.read_results("figures")               # the published table, one dict per experiment
+
+Nothing here changes global state: no matplotlib backend, no environment variable, no Keras
+policy. TensorFlow is imported when a call needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from keras_cifar.zoo import NetworkSpec, get_network, load_zoo
+
+
+def _network(network: str | NetworkSpec) -> NetworkSpec:
+    return get_network(network) if isinstance(network, str) else network
+
+
+def _model(model):
+    """A keras model as given, or loaded from a `.keras` path."""
+    if isinstance(model, (str, os.PathLike)):
+        from keras_cifar.serve import load_model_file
+
+        return load_model_file(model)
+    return model
+
+
+def train_network(network: str | NetworkSpec, data=None, *, out_dir: str | os.PathLike = "runs",
+                  name: str | None = None, resume: bool = False, force: bool = False,
+                  tensorboard: bool = False, verbose: int | str = 1, callbacks: list | None = None,
+                  **settings):
+    """Trains a zoo network with SGD(momentum), as `keras-cifar train NETWORK` does.
+
+    Args:
+        network: a zoo id (`"cnn3"`) or a `NetworkSpec`.
+        data: a `CifarData` (`load_data(...)`); None loads the source named by the
+            `data` setting (tfds by default).
+        out_dir, name, resume, force, tensorboard, callbacks: as `train_run`.
+        verbose: Keras' verbosity; 1 (the default) is Keras' own progress bar, in a terminal
+            and in Jupyter alike.
+        **settings: `RunConfig` settings: lr, momentum, epochs, batch_size, seed, init, limit,
+            xla, mixed_precision, ...; the network's (the notebook's) values where omitted.
+
+    Returns:
+        A `RunResult`: `run_dir`, `model`, `history` (one dict per epoch), `metrics`, `config`.
+
+    Raises:
+        ConfigError: a bad setting, before any work.
+    """
+    from keras_cifar.config import RunConfig
+    from keras_cifar.train import train_run
+
+    config = RunConfig.of(_network(network), **settings)
+    return train_run(config, data, out_dir=out_dir, name=name, resume=resume, force=force,
+                     tensorboard=tensorboard, verbose=verbose, callbacks=callbacks)
+
+
+def run_figures(run, model=None) -> dict:
+    """Returns a run's figures as `matplotlib.figure.Figure`s by file name (`curves.png`,
+    `kernels.png`, `confusion.png`), drawn from its saved files; a notebook shows one inline
+    when it is a cell's value.
+
+    Args:
+        run: a `RunResult` or a run directory.
+        model: the run's model, if at hand (a `RunResult` carries it).
+    """
+    from keras_cifar.plots import run_figures as figures_of
+
+    run_dir = getattr(run, "run_dir", run)
+    return figures_of(run_dir, model=model if model is not None else getattr(run, "model", None))
+
+
+def evaluate(model, data=None, limit: int | None = None) -> dict:
+    """Evaluates a model on the test split, as `keras-cifar evaluate` does.
+
+    Args:
+        model: a Keras model or a `.keras` path.
+        data: a `CifarData`; None loads tfds' CIFAR-10.
+        limit: a class-stratified subset of this many test images.
+
+    Returns:
+        test loss (both scales), accuracy, per-class accuracy, the confusion matrix and the
+        class names.
+    """
+    from keras_cifar.data import limit_data, load_data
+    from keras_cifar.evaluation import evaluate_model
+
+    data = load_data() if data is None else data
+    if limit:
+        data = limit_data(data, limit)
+    metrics = evaluate_model(_model(model), data.test_images, data.test_labels)
+    metrics["class_names"] = list(data.class_names)
+    return metrics
+
+
+def predict(model, images):
+    """Returns class probabilities (N, 10) for uint8 images (N, 32, 32, 3), or, for image file
+    paths, the top classes of each file as `keras-cifar predict` prints them.
+
+    Args:
+        model: a Keras model or a `.keras` path.
+        images: a uint8 array (N, 32, 32, 3), or a sequence of image file paths.
+    """
+    import keras
+    import numpy as np
+
+    model = _model(model)
+    if isinstance(images, np.ndarray):
+        if images.ndim == 3:
+            images = images[None]
+        logits = model.predict(images, verbose=0)
+        return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+    from keras_cifar.serve import predict_images
+
+    return predict_images(model, list(images))
+
+
+def export_model(model, target: str | os.PathLike, format: str = "saved_model",
+                 force: bool = False) -> Path:
+    """Exports a model as uint8 images in, probabilities out (`keras-cifar export`).
+
+    Args:
+        model: a Keras model or a `.keras` path.
+        target: a directory (`saved_model`) or a file (`onnx`, `litert`).
+        format: `saved_model`, `onnx` or `litert`.
+        force: replace an existing target.
+    """
+    from keras_cifar.exports import export_model as export
+
+    return export(_model(model), target, format, force)
+
+
+def _data_spec(data):
+    from keras_cifar.data import DataSpec
+
+    if data is None or isinstance(data, DataSpec):
+        return data or DataSpec()
+    if data in ("tfds", "synthetic"):
+        return DataSpec(source=data)
+    return DataSpec(source="local", data_dir=str(data))
+
+
+def reproduce_experiments(experiments: Iterable[str] = (), *, data=None, seeds: Sequence[int] = (0, 1, 2),
+                          out_dir: str | os.PathLike = "report", workers: int = 1,
+                          init: str | None = None, limit: int | None = None,
+                          zoo_path: str | os.PathLike | None = None) -> list[dict]:
+    """Runs the report's experiments (all when none are named) with every seed, skipping
+    finished runs and resuming interrupted ones, then writes the report; as
+    `keras-cifar reproduce run` does.
+
+    Args:
+        experiments: experiment ids, e.g. `["cnn3", "lenet5-lr0.01"]`; empty for all.
+        data: `"tfds"`, `"synthetic"`, a local copy's path, or a `DataSpec`; None is tfds.
+        seeds: the seeds each experiment runs with.
+        out_dir: the output directory (runs/, RESULTS.md, results.csv, figures).
+        workers: local processes training at once.
+        init, limit: as `train_network`.
+        zoo_path: another zoo.json.
+
+    Returns:
+        The results table (`read_results(out_dir)`).
+    """
+    from keras_cifar import reproduce as rep
+
+    zoo = load_zoo(zoo_path)
+    ids = list(experiments)
+    chosen = rep.select_experiments(zoo, ids, all_=not ids)
+    rep.reproduce(zoo, chosen, _data_spec(data), out_dir, seeds=tuple(seeds), init=init,
+                  limit=limit, workers=workers)
+    return read_results(out_dir, zoo_path=zoo_path)
+
+
+def read_results(out_dir: str | os.PathLike = "figures",
+                 zoo_path: str | os.PathLike | None = None) -> list[dict]:
+    """Returns the results table of a reproduction's output (or the published `figures/`):
+    one dict per experiment with a finished seed, the `results.csv` columns plus `verdict`.
+    """
+    from keras_cifar.results import RESULTS_COLUMNS, results_rows
+
+    rows = results_rows(load_zoo(zoo_path), out_dir)
+    return [{**{k: r[k] for k in RESULTS_COLUMNS}, "verdict": r["verdict"]} for r in rows]
