@@ -3,6 +3,7 @@ matrices from metrics.json. Nothing here trains, so every figure can be redrawn 
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Sequence
@@ -14,11 +15,27 @@ from matplotlib.figure import Figure
 from keras_cifar import runs
 from keras_cifar.errors import ModelFileError
 
+DPI = 110
+
+
+class InlineFigure(Figure):
+    """A `Figure` that Jupyter shows as a PNG when it is a cell's value.
+
+    The figures here are drawn with matplotlib's object API, never pyplot, so they change no
+    backend; a notebook only renders a figure inline by itself once pyplot's inline backend
+    is active, hence `_repr_png_`, which IPython calls for any object.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+        return buffer.getvalue()
+
 
 def _figure(rows: int = 1, columns: int = 1, **options):
     """A figure and its axes from matplotlib's object API: no pyplot, no global backend, so
     drawing here never changes a notebook's or application's matplotlib state."""
-    figure = Figure(figsize=options.pop("figsize", None))
+    figure = InlineFigure(figsize=options.pop("figsize", None))
     return figure, figure.subplots(rows, columns, **options)
 
 
@@ -28,7 +45,7 @@ def _epochs(rows: list[dict]) -> np.ndarray:
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    runs.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight",
+    runs.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight",
                                                     format="png"), suffix=".png")
     return Path(path)
 
