@@ -208,9 +208,11 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
         on_start: called with (job, index, total) as each experiment is handed out.
 
     Returns:
-        The path of RESULTS.md.
+        The path of RESULTS.md. `out_dir/tensorboard/` holds the runs' TensorBoard HParams
+        logs (`tensorboard --logdir OUT`).
     """
     from keras_cifar.executors import run_jobs
+    from keras_cifar.hparams import write_hparams_logs
 
     runs.check_output_dir(out_dir)
     with runs.lock_run_dir(out_dir, what="reproduction's output directory"):
@@ -219,6 +221,9 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
             statuses = longest_first(statuses)
         jobs = experiment_jobs(zoo, statuses, data_spec, out_dir, init=init, limit=limit)
         run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
+        finished = {run.run_dir: e.id for e in zoo.experiments.values()
+                    for run in results.finished_runs(out_dir, e)}  # this call's and earlier ones'
+        write_hparams_logs(out_dir, finished, {d.name: i for d, i in finished.items()})
         return write_report(zoo, out_dir)
 
 

@@ -118,12 +118,17 @@ def sweep(spec: NetworkSpec, lrs, momenta, epochs: int, data_spec, out_dir, *,
     """Runs the grid (finished points are skipped, interrupted ones resume) and its report.
 
     Returns:
-        The path of SWEEP.md.
+        The path of SWEEP.md. `out_dir/tensorboard/` holds the runs' TensorBoard HParams logs
+        (`tensorboard --logdir OUT`).
     """
     from keras_cifar.executors import run_jobs
+    from keras_cifar.hparams import write_hparams_logs
 
     runs.check_output_dir(out_dir)
     with runs.lock_run_dir(out_dir, what="sweep's output directory"):
         jobs = sweep_jobs(spec, lrs, momenta, epochs, data_spec, out_dir, **job_options)
         run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
+        # every run in OUT/runs, so that points of earlier sweeps into OUT stay comparable
+        write_hparams_logs(out_dir, sorted(p for p in (Path(out_dir) / "runs").iterdir()
+                                           if p.is_dir()))
         return write_sweep_report(jobs, out_dir)
