@@ -53,6 +53,9 @@ def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
     assert "| tiny-a | 0.01 | 0.9 | 2 | 50.0 |" in markdown
     assert "open: more than 3 points off, PyTorch reference not run yet" in markdown
     assert (out / "curves" / "tiny-a.png").is_file()
+    # TensorBoard HParams logs: the experiment's configuration, and one session per run
+    runs_logged = {p.parent.name for p in (out / "tensorboard").rglob("events.out.tfevents.*")}
+    assert runs_logged == {"tensorboard", "tiny-a", "tiny-b"}
 
     model = out / "runs" / "tiny-a" / runs.MODEL
     before = model.stat().st_mtime_ns
