@@ -107,7 +107,10 @@ def main(argv=None) -> int:
     from keras_cifar.serve import load_model_file
     from keras_cifar.zoo import get_network
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    except RuntimeError:  # TensorFlow already running in this process (e.g. under pytest)
+        pass
     model = load_model_file(args.model) if args.model else build_model(get_network(args.network),
                                                                         seed=0)
     rng = np.random.default_rng(0)
