@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Regenerate figures/ from scratch or continue it: train the report's 15 experiments with seeds
-# 0-2 on DATA as the original notebooks ran them, then the PyTorch reference with the notebooks'
-# protocol, then publish config/history/metrics of every finished run, the table and the
+# Regenerate figures/ from scratch or continue it: seed by seed, train the report's 15
+# experiments on DATA as the original notebooks ran them, then the PyTorch reference with the
+# notebooks' protocol; then publish config/history/metrics of every finished run, the table and the
 # figures into figures/.
 #
 #   scripts/reproduce_report.sh ../shared/data/cifar10-jpeg.tar.gz [OUT]
@@ -24,22 +24,26 @@ for sub in runs torch; do
     mkdir -p "$out/$sub" && cp -rn "figures/$sub/." "$out/$sub/"
   fi
 done
-keras-cifar reproduce run --all --seeds "$seeds" --data-dir "$data" --out "$out" --workers "${WORKERS:-2}"
-if [ "${TORCH:-1}" != 0 ]; then
-  read -r -a experiments <<< "${TORCH_EXPERIMENTS:-cnn3 lenet5-lr0.01 lenet5-lr0.1 mlp-lr0.005}"
-  # Two one-thread processes side by side, each taking every other experiment.
-  half_a=() half_b=()
-  for i in "${!experiments[@]}"; do
-    if (( i % 2 == 0 )); then half_a+=("${experiments[$i]}"); else half_b+=("${experiments[$i]}"); fi
-  done
-  python scripts/torch_reference.py --experiments "${half_a[@]}" --seeds "$seeds" \
-    --data-dir "$data" --out "$out" --threads 1 &
-  first=$!
-  if (( ${#half_b[@]} )); then
-    python scripts/torch_reference.py --experiments "${half_b[@]}" --seeds "$seeds" \
-      --data-dir "$data" --out "$out" --threads 1
+read -r -a experiments <<< "${TORCH_EXPERIMENTS:-cnn3 lenet5-lr0.01 lenet5-lr0.1 mlp-lr0.005}"
+# Seed by seed, keras-cifar then the PyTorch reference, so that an interrupted reproduction has
+# whole seeds with both sides (and their verdicts) rather than all of ours and none of PyTorch.
+for seed in $(python -c "from keras_cifar.reproduce import parse_seeds; print(*parse_seeds('$seeds'))"); do
+  keras-cifar reproduce run --all --seeds "$seed" --data-dir "$data" --out "$out" --workers "${WORKERS:-2}"
+  if [ "${TORCH:-1}" != 0 ]; then
+    # Two one-thread processes side by side, each taking every other experiment.
+    half_a=() half_b=()
+    for i in "${!experiments[@]}"; do
+      if (( i % 2 == 0 )); then half_a+=("${experiments[$i]}"); else half_b+=("${experiments[$i]}"); fi
+    done
+    python scripts/torch_reference.py --experiments "${half_a[@]}" --seeds "$seed" \
+      --data-dir "$data" --out "$out" --threads 1 &
+    first=$!
+    if (( ${#half_b[@]} )); then
+      python scripts/torch_reference.py --experiments "${half_b[@]}" --seeds "$seed" \
+        --data-dir "$data" --out "$out" --threads 1
+    fi
+    wait "$first"
   fi
-  wait "$first"
-fi
+done
 keras-cifar reproduce publish figures --out "$out"
 echo "figures/ regenerated from $out"
