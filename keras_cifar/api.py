@@ -116,17 +116,13 @@ def predict(model, images):
         model: a Keras model or a `.keras` path.
         images: a uint8 array (N, 32, 32, 3), or a sequence of image file paths.
     """
-    import keras
     import numpy as np
+
+    from keras_cifar.serve import predict_images, predict_probabilities
 
     model = _model(model)
     if isinstance(images, np.ndarray):
-        if images.ndim == 3:
-            images = images[None]
-        logits = model.predict(images, verbose=0)
-        return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
-    from keras_cifar.serve import predict_images
-
+        return predict_probabilities(model, images[None] if images.ndim == 3 else images)
     return predict_images(model, list(images))
 
 

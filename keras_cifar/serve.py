@@ -137,6 +137,13 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     return LoadedImage(path, pixels, tuple(notes))
 
 
+def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
+    """Returns class probabilities (N, 10): the softmax of the model's logits for uint8 images
+    (N, 32, 32, 3)."""
+    logits = model.predict(images, verbose=0)
+    return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+
+
 def predict_images(model, paths, top: int = 3, class_names=CLASS_NAMES) -> list[dict]:
     """Returns the top classes and probabilities for each image file.
 
@@ -155,8 +162,7 @@ def predict_images(model, paths, top: int = 3, class_names=CLASS_NAMES) -> list[
         except ModelFileError as e:
             results.append({"image": str(p), "notes": [], "error": str(e)})
     if images:
-        logits = model.predict(np.stack([i.pixels for i in images]), verbose=0)
-        probabilities = iter(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)))
+        probabilities = iter(predict_probabilities(model, np.stack([i.pixels for i in images])))
     read = iter(images)
     for index, result in enumerate(results):
         if result is not None:
