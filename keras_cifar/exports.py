@@ -2,7 +2,8 @@
 
 Every format takes what the SavedModel always took, uint8 images (N, 32, 32, 3), and returns
 float32 class probabilities (N, 10): the model's own `Rescaling` does the preprocessing, and a
-softmax follows the logits. ONNX and LiteRT go through Keras 3's own `Model.export(format=...)`;
+softmax follows the logits. Every format goes through Keras 3's own `Model.export(format=...)`
+on that one wrapper (`serving_model`);
 ONNX needs the converter packages of the `export` extra (`pip install -e ".[export]"`). An export
 is written beside its target and renamed into place when complete, so a failure never leaves a
 half-written file or directory.
@@ -17,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
 from keras_cifar import runs
 from keras_cifar.errors import ExportError
@@ -96,18 +96,6 @@ def serving_model(model: keras.Model) -> keras.Model:
     return serving
 
 
-def _write_saved_model(model: keras.Model, directory: Path) -> None:
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-
-    def serve(images):
-        return tf.nn.softmax(model(tf.cast(images, tf.float32), training=False), axis=-1)
-
-    archive.add_endpoint("serve", serve, input_signature=[
-        tf.TensorSpec((None, 32, 32, 3), tf.uint8, name=INPUT_NAME)])
-    archive.write_out(str(directory), verbose=False)
-
-
 def export_model(model: keras.Model, target: str | os.PathLike, format: str = "saved_model",
                  force: bool = False) -> Path:
     """Exports `model` as uint8 images in, probabilities out, in one of EXPORT_FORMATS.
@@ -134,15 +122,12 @@ def export_model(model: keras.Model, target: str | os.PathLike, format: str = "s
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        if format == "saved_model":
-            _write_saved_model(model, staging)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        else:
-            written = staging / target.name
-            serving_model(model).export(str(written), format=format, verbose=False)
-            os.replace(written, target)
+        written = staging / target.name
+        keras_format = "tf_saved_model" if format == "saved_model" else format
+        serving_model(model).export(str(written), format=keras_format, verbose=False)
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(written, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
