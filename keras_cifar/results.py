@@ -257,6 +257,41 @@ def _reference_cell(r: dict) -> str:
     return f"{_pct(ref.mean)}{sd} (n={ref.seeds})"
 
 
+def _loss_cells(r: dict) -> str:
+    """`original / ours`, both on the notebooks' scale, 4 decimals."""
+    original, ours = r["original_loss"], r["our_loss_notebook_scale"]
+    return (f"{'' if original is None else f'{original:.4f}'} / "
+            f"{'' if ours is None else f'{ours:.4f}'}")
+
+
+def _verdict_cell(r: dict) -> str:
+    """The verdict's label, with the PyTorch reference's mean where it has run."""
+    label = r["verdict"].split(":")[0]
+    if r["reference"] is None:
+        return f"{label}: PyTorch reference not run yet" if label == "open" else label
+    return f"{label}; PyTorch {_reference_cell(r)}"
+
+
+def summary_markdown(rows: list[dict]) -> str:
+    """The compact results table the README shows (`scripts/sync_readme_results.py` writes it
+    there): per experiment, the settings, the original's final accuracy, our seed mean and
+    count, the gap, the last-5 means, the notebook-scale losses and the verdict."""
+    lines = [
+        "| experiment | lr | momentum | epochs | original | ours (seeds) | gap "
+        "| last 5: original / ours | loss: original / ours | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        sd = f" ± {r['our_sd'] * 100:.1f}" if r["our_sd"] is not None else ""
+        lines.append(
+            f"| {r['id']} | {r['lr']:g} | {r['momentum']:g} | {r['epochs']} "
+            f"| {_pct(r['original_accuracy'])} | {_pct(r['our_mean'])}{sd} ({r['seeds']}) "
+            f"| {_pct(r['gap'], signed=True)} "
+            f"| {_pct(r['original_last5'])} / {_pct(r['our_last5'])} "
+            f"| {_loss_cells(r)} | {_verdict_cell(r)} |")
+    return "\n".join(lines) + "\n"
+
+
 def results_markdown(rows: list[dict], data_note: str, figures: list[str], notes: str = "") -> str:
     """The results table as Markdown: ours against the original, the PyTorch reference, the
     verdict per experiment, and what the report's text says."""
@@ -282,16 +317,13 @@ def results_markdown(rows: list[dict], data_note: str, figures: list[str], notes
     ]
     for r in rows:
         sd = f" ± {r['our_sd'] * 100:.1f}" if r["our_sd"] is not None else ""
-        loss_original = "" if r["original_loss"] is None else f"{r['original_loss']:.4f}"
-        loss_ours = ("" if r["our_loss_notebook_scale"] is None
-                     else f"{r['our_loss_notebook_scale']:.4f}")
         lines.append(
             f"| {r['id']} | {r['lr']:g} | {r['momentum']:g} | {r['epochs']} "
             f"| {_pct(r['original_accuracy'])} "
             f"| {_pct(r['our_mean'])}{sd} [{_pct(r['our_min'])}-{_pct(r['our_max'])}] "
             f"(n={r['seeds']}) | {_pct(r['gap'], signed=True)} "
             f"| {_pct(r['original_last5'])} / {_pct(r['our_last5'])} "
-            f"| {loss_original} / {loss_ours} | {r['our_loss']:.3f} | {_reference_cell(r)} "
+            f"| {_loss_cells(r)} | {r['our_loss']:.3f} | {_reference_cell(r)} "
             f"| {r['verdict'].split(':')[0]} |"
         )
     total = sum(r["seconds"] * r["seeds"] for r in rows)

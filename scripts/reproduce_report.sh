@@ -48,4 +48,5 @@ for seed in $(python -c "from keras_cifar.reproduce import parse_seeds; print(*p
   fi
 done
 keras-cifar reproduce publish figures --out "$out"
-echo "figures/ regenerated from $out"
+python scripts/sync_readme_results.py
+echo "figures/ and the README's Results table regenerated from $out"

@@ -1,4 +1,4 @@
-"""The README's "From Python" code block runs as written."""
+"""The README's "From Python" code block runs as written; its Results table is the published one."""
 
 import re
 from pathlib import Path
@@ -24,3 +24,30 @@ def test_the_from_python_block_runs(tmp_path, monkeypatch, capsys):
     assert "cnn3" in {row["id"] for row in namespace["table"]}
     out = capsys.readouterr().out
     assert "'mlp-baseline'" in out and "%" in out
+
+
+def test_the_results_table_is_the_published_reproduction():
+    """The table between the README's markers is `summary_markdown` of figures/ (a hand edit
+    or a publish without `scripts/sync_readme_results.py` fails here)."""
+    import importlib.util
+
+    path = README.parent / "scripts" / "sync_readme_results.py"
+    spec = importlib.util.spec_from_file_location("sync_readme_results", path)
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    table = sync.readme_table(README.read_text(encoding="utf-8"), README)
+    assert table.count("\n") >= 3, "the README's Results table has no rows"
+    assert table == sync.published_table(README.parent / "figures"), (
+        "README.md's Results table is stale: run python scripts/sync_readme_results.py")
+
+
+def test_sync_refuses_a_readme_without_markers_and_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# no table here\n")
+    done = subprocess.run([sys.executable, str(README.parent / "scripts" / "sync_readme_results.py"),
+                           "--readme", str(readme)], capture_output=True, text=True)
+    assert done.returncode != 0 and "must hold the markers" in done.stderr
+    assert readme.read_text() == "# no table here\n"

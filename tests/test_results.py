@@ -97,6 +97,20 @@ def test_verdict_uses_the_pytorch_reference(out, reference, verdict):
     assert f"| {verdict} |" in markdown
 
 
+@pytest.mark.parametrize("reference, cell", [
+    (None, "open: PyTorch reference not run yet"),
+    ([0.61, 0.62, 0.63], "data; PyTorch 62.0 ± 1.0 (n=3)"),
+    ([0.66], "bug to find (provisional, 1 of 3 seeds); PyTorch 66.0 (n=1)")])
+def test_summary_row_has_mean_seeds_gap_losses_and_the_verdict_with_pytorch(out, reference, cell):
+    for seed, accuracy in enumerate(reference or []):
+        write_run(out / results.TORCH_SUBDIR, runs.run_dir_name("exp", seed), [accuracy] * 6)
+    rows = results.results_rows(ZOO, out, original_curves={})
+    header, rule, line = results.summary_markdown(rows).splitlines()
+    assert header.count("|") == rule.count("|") == line.count("|") == 11
+    assert line == (f"| exp | 0.01 | 0.9 | 6 | 70.0 | 62.0 ± 2.0 (3) | +8.0 |  / 58.4 "
+                    f"| 0.0300 / 0.0062 | {cell} |")
+
+
 def test_within_three_points_of_the_original_is_reproduced(tmp_path):
     write_run(tmp_path / "runs", "other", [0.3] * 5 + [0.48], lr=0.02, momentum=0)
     (row,) = results.results_rows(ZOO, tmp_path)
