@@ -15,6 +15,8 @@ import contextlib
 import os
 import sys
 
+from keras_cifar.startup import prefer_onednn
+
 VERBOSE_ENV_VAR = "KERAS_CIFAR_VERBOSE"
 _verbose_asked = False  # set by quiet_tensorflow(verbose=True), e.g. from `--verbose`
 
@@ -40,7 +42,8 @@ def _stderr_silenced():
 
 
 def quiet_tensorflow(verbose: bool = False) -> None:
-    """Imports TensorFlow without its start-up chatter (once; later calls do nothing).
+    """Imports TensorFlow without its start-up chatter (once; later calls do nothing), with
+    oneDNN's kernels asked for (`startup.prefer_onednn`).
 
     Call it before anything imports TensorFlow. With `verbose` (or `KERAS_CIFAR_VERBOSE=1`)
     it only imports. An explicit `TF_CPP_MIN_LOG_LEVEL` is kept.
@@ -49,6 +52,7 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     _verbose_asked = _verbose_asked or verbose
     if "tensorflow" in sys.modules:
         return
+    prefer_onednn()  # read once, at import: see keras_cifar.startup
     if verbose_requested():
         import tensorflow  # noqa: F401
         return

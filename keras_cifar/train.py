@@ -25,6 +25,7 @@ from keras_cifar.callbacks import EpochClock, ResumePoint
 from keras_cifar.checkpoints import AtomicBackupAndRestore
 from keras_cifar.data import CifarData, limit_data
 from keras_cifar.pipelines import eval_pipeline, train_pipeline
+from keras_cifar.startup import onednn_setting
 from keras_cifar.config import RunConfig
 from keras_cifar.errors import ConfigError, TrainingError, TrainingInterrupted  # noqa: F401
 from keras_cifar.evaluation import EVAL_BATCH_SIZE, evaluate_model
@@ -164,6 +165,7 @@ def _compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | No
         "mixed_precision": precision or False,
         # 0: TensorFlow's default, every core; `reproduce --workers N` shares the cores out.
         "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "onednn": onednn_setting(),
     }
     speed["op_determinism"], speed["xla"] = _op_determinism(config.deterministic, speed["xla"])
     with distribution.scope():

@@ -22,7 +22,9 @@ reproduction's projection under it. Then the ratio, the fraction of this machine
 matmul peak (TF and torch, same run), and a projection of the whole report's reproduction (15
 experiments) from the measured epochs, beside its floor: the reproduction's FLOPs at 100% of
 the measured matmul peak.
-Medians over repeats. Prints a table and writes JSON.
+keras-cifar's measurements (and the matmul peak) ask for oneDNN as its CLI does
+(`keras_cifar.startup`); plain Keras keeps TensorFlow's default. Medians over repeats. Prints a
+table and writes JSON.
 """
 
 from __future__ import annotations
@@ -210,8 +212,11 @@ def measure_side_by_side(network_id: str, args) -> list[dict]:
 
 
 def worker(kind: str, network_id: str, args) -> int:
+    from keras_cifar.startup import prefer_onednn
     from keras_cifar.zoo import load_zoo
 
+    if kind != "plain":  # keras-cifar's kernels, as its CLI asks for them; plain Keras: TF's default
+        prefer_onednn()
     if kind == "shared":
         from keras_cifar.executors import limit_threads, threads_per_worker
 

@@ -6,6 +6,9 @@ import pickle
 import tarfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_cifar.startup import prefer_onednn  # noqa: E402
+
+prefer_onednn()  # as the CLI does, so the tests train with the kernels the CLI uses
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -16,6 +16,7 @@ import pytest
 from keras_cifar import runs
 from keras_cifar.cli import cli
 from keras_cifar.config import RunConfig
+from keras_cifar.startup import onednn_setting
 from keras_cifar.train import steps_per_execution, train_run
 
 from conftest import NETWORK_IDS
@@ -225,7 +226,7 @@ def test_speed_settings_recorded(runner, tmp_path):
     assert result.exit_code == 0, result.output
     speed = json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())["speed"]
     assert speed == {"steps_per_execution": 2, "xla": False, "mixed_precision": False,
-                     "op_determinism": True, "threads": 0}
+                     "op_determinism": True, "threads": 0, "onednn": onednn_setting()}
 
 
 @pytest.mark.slow
