@@ -257,6 +257,22 @@ def _reference_cell(r: dict) -> str:
     return f"{_pct(ref.mean)}{sd} (n={ref.seeds})"
 
 
+def _settings_cells(r: dict) -> str:
+    """`| id | lr | momentum | epochs | original's final accuracy`, the rows' common start."""
+    return (f"| {r['id']} | {r['lr']:g} | {r['momentum']:g} | {r['epochs']} "
+            f"| {_pct(r['original_accuracy'])}")
+
+
+def _mean_sd(r: dict) -> str:
+    """Our seed mean, with the sample sd where there are several seeds."""
+    sd = f" ± {r['our_sd'] * 100:.1f}" if r["our_sd"] is not None else ""
+    return f"{_pct(r['our_mean'])}{sd}"
+
+
+def _last5_cells(r: dict) -> str:
+    return f"{_pct(r['original_last5'])} / {_pct(r['our_last5'])}"
+
+
 def _loss_cells(r: dict) -> str:
     """`original / ours`, both on the notebooks' scale, 4 decimals."""
     original, ours = r["original_loss"], r["our_loss_notebook_scale"]
@@ -282,12 +298,9 @@ def summary_markdown(rows: list[dict]) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
-        sd = f" ± {r['our_sd'] * 100:.1f}" if r["our_sd"] is not None else ""
         lines.append(
-            f"| {r['id']} | {r['lr']:g} | {r['momentum']:g} | {r['epochs']} "
-            f"| {_pct(r['original_accuracy'])} | {_pct(r['our_mean'])}{sd} ({r['seeds']}) "
-            f"| {_pct(r['gap'], signed=True)} "
-            f"| {_pct(r['original_last5'])} / {_pct(r['our_last5'])} "
+            f"{_settings_cells(r)} | {_mean_sd(r)} ({r['seeds']}) "
+            f"| {_pct(r['gap'], signed=True)} | {_last5_cells(r)} "
             f"| {_loss_cells(r)} | {_verdict_cell(r)} |")
     return "\n".join(lines) + "\n"
 
@@ -316,13 +329,9 @@ def results_markdown(rows: list[dict], data_note: str, figures: list[str], notes
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
-        sd = f" ± {r['our_sd'] * 100:.1f}" if r["our_sd"] is not None else ""
         lines.append(
-            f"| {r['id']} | {r['lr']:g} | {r['momentum']:g} | {r['epochs']} "
-            f"| {_pct(r['original_accuracy'])} "
-            f"| {_pct(r['our_mean'])}{sd} [{_pct(r['our_min'])}-{_pct(r['our_max'])}] "
-            f"(n={r['seeds']}) | {_pct(r['gap'], signed=True)} "
-            f"| {_pct(r['original_last5'])} / {_pct(r['our_last5'])} "
+            f"{_settings_cells(r)} | {_mean_sd(r)} [{_pct(r['our_min'])}-{_pct(r['our_max'])}] "
+            f"(n={r['seeds']}) | {_pct(r['gap'], signed=True)} | {_last5_cells(r)} "
             f"| {_loss_cells(r)} | {r['our_loss']:.3f} | {_reference_cell(r)} "
             f"| {r['verdict'].split(':')[0]} |"
         )
