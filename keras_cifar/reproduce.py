@@ -126,17 +126,26 @@ def _epochs_done(run_dir: Path) -> int:
 
 
 def epoch_seconds(out_dir: Path, network: str) -> float:
-    """Median seconds per epoch of finished runs of `network` in `out_dir`, else a default."""
-    measured = []
+    """Median seconds per epoch of the newest run of `network` in `out_dir` (by the time it
+    started, a running one included), else a default.
+
+    The newest run trained on this machine with today's settings; older ones (published from
+    another machine, or trained with other kernels) can be several times slower or faster.
+    """
+    newest: tuple[str, list[float]] | None = None
     for config_path in sorted((Path(out_dir) / RUNS_SUBDIR).glob(f"*/{runs.CONFIG}")):
         try:
             config = runs.read_config(config_path.parent)
-            if config.get("identity", {}).get("network", {}).get("id") == network:
-                measured += [r["seconds"] for r in runs.read_history(config_path.parent)
-                             if "seconds" in r]
+            if config.get("identity", {}).get("network", {}).get("id") != network:
+                continue
+            seconds = [r["seconds"] for r in runs.read_history(config_path.parent)
+                       if "seconds" in r]
         except runs.RunError:
             continue
-    return statistics.median(measured) if measured else DEFAULT_EPOCH_SECONDS.get(network, 10.0)
+        started = str(config.get("started", ""))
+        if seconds and (newest is None or started > newest[0]):
+            newest = (started, seconds)
+    return statistics.median(newest[1]) if newest else DEFAULT_EPOCH_SECONDS.get(network, 10.0)
 
 
 def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,

@@ -184,3 +184,23 @@ def test_committed_figures_regenerate_exactly(tmp_path):
     (copy / rep.RESULTS_CSV).unlink()
     rep.write_report(load_zoo(), copy)
     assert (copy / rep.RESULTS_CSV).read_text() == (figures / rep.RESULTS_CSV).read_text()
+
+
+def test_time_left_comes_from_the_newest_run_of_the_network(tmp_path):
+    """A run published from a slower machine (or trained with other kernels) must not set the
+    estimate once this machine has trained the network."""
+    def write(name, started, seconds):
+        run_dir = tmp_path / rep.RUNS_SUBDIR / name
+        runs.atomic_write_json(run_dir / runs.CONFIG, {
+            "status": runs.STATUS_FINISHED, "started": started,
+            "identity": {"network": {"id": "lenet5"}}})
+        (run_dir / runs.HISTORY).write_text(
+            "epoch,loss,seconds\n" + "".join(f"{e},2.0,{s}\n" for e, s in enumerate(seconds)))
+
+    assert rep.epoch_seconds(tmp_path, "lenet5") == rep.DEFAULT_EPOCH_SECONDS["lenet5"]
+    write("lenet5-lr0.01", "2026-11-29T21:39:41+00:00", [60.0, 65.0, 70.0])
+    assert rep.epoch_seconds(tmp_path, "lenet5") == 65.0
+    write("lenet5-lr0.01-s1", "2026-11-30T02:00:00+00:00", [25.0, 20.0])  # newer, running
+    write("lenet5-lr0.1", "2026-11-28T10:00:00+00:00", [90.0])  # older than both
+    assert rep.epoch_seconds(tmp_path, "lenet5") == 22.5
+    assert rep.epoch_seconds(tmp_path, "cnn3") == rep.DEFAULT_EPOCH_SECONDS["cnn3"]
