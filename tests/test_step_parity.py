@@ -1,0 +1,61 @@
+"""scripts/step_parity.py: with PyTorch's weights copied in, keras-cifar's SGD steps are PyTorch's,
+for every zoo network at every setting its report experiments use; a wrong loss reduction shows."""
+
+import functools
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from keras_cifar.zoo import load_zoo
+
+torch = pytest.importorskip("torch")
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "step_parity.py"
+spec = importlib.util.spec_from_file_location("step_parity", SCRIPT)
+step_parity = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(step_parity)
+
+ZOO = load_zoo()
+SETTINGS = [(network_id, lr, momentum) for network_id in ZOO.networks
+            for lr, momentum in step_parity.experiment_settings(ZOO, network_id)]
+STEPS = 5  # 4 batches of 64, then one of 16
+
+
+def test_every_network_is_covered_at_every_experiment_setting():
+    assert {network_id for network_id, _, _ in SETTINGS} == set(ZOO.networks)
+    assert len(SETTINGS) == len({(e.network, e.train.lr, e.train.momentum)
+                                 for e in ZOO.experiments.values()})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("network_id, lr, momentum", SETTINGS)
+def test_keras_steps_are_pytorchs(network_id, lr, momentum):
+    result = step_parity.compare(network_id, STEPS, lr, momentum)
+    assert result["logits_before"] < 1e-5  # weights and forward pass (flatten order included)
+    assert result["logits_after"] < 1e-4  # loss reduction, gradients, update, partial batch
+    assert result["weights_after"] < 1e-4
+
+
+@pytest.mark.slow
+def test_a_summed_loss_on_one_side_is_caught(monkeypatch):
+    monkeypatch.setattr(torch.nn, "CrossEntropyLoss",
+                        functools.partial(torch.nn.CrossEntropyLoss, reduction="sum"))
+    result = step_parity.compare("lenet5", STEPS, 0.01, 0.0)
+    assert result["logits_before"] < 1e-5 and result["logits_after"] > 1e-2
+
+
+@pytest.mark.slow
+def test_main_writes_one_row_per_setting(tmp_path, capsys):
+    out = tmp_path / "parity.json"
+    assert step_parity.main(["--networks", "mlp2", "--steps", "2", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["networks"]
+    assert list(rows) == ["mlp2 lr=0.005 momentum=0.9"]
+    assert "mlp2 lr=0.005 momentum=0.9: relative difference" in capsys.readouterr().out
+
+
+def test_lr_without_momentum_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        step_parity.main(["--lr", "0.1"])
+    assert "--lr and --momentum go together" in capsys.readouterr().err
