@@ -153,8 +153,21 @@ def _op_determinism(deterministic: bool, xla: bool) -> tuple[bool, bool]:
     return _op_determinism_on, xla
 
 
-def _compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | None):
-    """Builds and compiles the model; returns (model, strategy, the speed settings used)."""
+def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | None = None):
+    """Builds and compiles the model exactly as `train_run` trains it.
+
+    Public so that a check can step the code the runs use (`scripts/step_parity.py` does).
+
+    Args:
+        config: the run; its network, SGD settings, seed, init, XLA, strategy and determinism
+            settings apply.
+        steps_per_epoch: the batches per epoch, which sets `steps_per_execution`.
+        precision: a Keras mixed-precision policy (`mixed_precision_policy`), or None.
+
+    Returns:
+        (model, the `tf.distribute` strategy, the speed settings used: `steps_per_execution`,
+        `xla`, `mixed_precision`, `threads`, `onednn`, `op_determinism`).
+    """
     spec, strategy = config.network, config.strategy
     distribution = make_strategy(strategy, config.devices)
     # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
@@ -259,7 +272,7 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
     epochs, strategy = run.epochs, run.strategy
     train_ds, first_epoch, steps_per_epoch = train_pipeline(
         data.train_images, data.train_labels, run.batch_size, run.seed, epochs)
-    model, distribution, speed = _compiled_model(run, steps_per_epoch, precision)
+    model, distribution, speed = compiled_model(run, steps_per_epoch, precision)
     config.update({
         "status": runs.STATUS_RUNNING,
         "speed": speed,

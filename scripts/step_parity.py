@@ -11,17 +11,21 @@ keras-cifar's model (`build_model`; conv kernels OIHW -> HWIO, dense (out, in) -
 the rows of a dense layer after a flatten reordered from PyTorch's (C, H, W) flattening to Keras'
 (H, W, C)), and both take the same SGD steps on the same batches of random uint8 images: batches
 of 64 and a last one of 16, as the notebooks' last partial batch, mean cross-entropy from
-logits, `SGD(lr, momentum)`. Keras trains through its own `train_on_batch` with the loss and
-optimiser `train_run` compiles; the images go in raw, as keras-cifar feeds them (the model
-scales them), and to PyTorch scaled to [-1, 1] in the loop, as the notebooks' `Normalize`.
+logits, `SGD(lr, momentum)`. Keras trains the way `train_run` does: the model compiled by
+`train.compiled_model` (its loss, optimiser, metrics, steps per execution, and XLA where a run
+would use it: the MLPs on a CPU), stepped by `fit` over a dataset of the raw uint8 batches, as
+keras-cifar's pipeline feeds them (the model scales them); PyTorch gets them scaled to [-1, 1]
+in the loop, as the notebooks' `Normalize`.
 
 By default every network runs at each (lr, momentum) its report experiments use; `--lr` and
 `--momentum` pick one setting instead. Reported per network and setting, relative to the PyTorch
 values' largest magnitude: the logits on a fixed batch before the first step (weights copied,
 forward pass), the logits after the last step (loss reduction, gradients, update) and the
 weights after the last step. At the report's settings they stay at float32's rounding (1e-7)
-step after step. An unstable setting (lr 0.1 with momentum 0.9, an effective step of 1.0) lets
-the rounding grow from step to step, as chaotic training amplifies any difference.
+step after step, until a hidden unit's pre-activation lands within rounding of zero with
+opposite signs on the two sides: its ReLU opens on one side only, and a large lr or momentum
+carries that unit's different gradient on (LeNet-5 at lr 0.1: 1e-2 in the weights 6 steps after
+such a flip). A wrong loss reduction or update shows at 1e-2 or more in the first step.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # torch_reference beside it
+
+from keras_cifar.startup import prefer_onednn  # noqa: E402
+
+prefer_onednn()  # the kernels keras-cifar's runs use, set before TensorFlow is imported
 
 BATCH_SIZE = 64
 LAST_BATCH = 16  # 50,000 = 781 x 64 + 16: the notebooks' last training batch
@@ -80,17 +88,20 @@ def _relative(ours: np.ndarray, reference: np.ndarray) -> float:
 def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int = 0) -> dict:
     """Trains keras-cifar's and PyTorch's model of `network_id` side by side; returns the
     relative differences (logits before, logits after, weights after)."""
-    import keras
+    import tensorflow as tf
     import torch
 
-    from keras_cifar.builder import build_model
+    from keras_cifar.config import RunConfig
+    from keras_cifar.train import compiled_model
     from keras_cifar.zoo import load_zoo
     from torch_reference import torch_model
 
     spec = load_zoo().network(network_id)
     torch.manual_seed(seed)
     reference = torch_model(spec)
-    model = build_model(spec, seed=seed)
+    config = RunConfig(network=spec, lr=lr, momentum=momentum, epochs=1,
+                       batch_size=BATCH_SIZE, seed=seed)
+    model, _, speed = compiled_model(config, steps_per_epoch=steps)
     weighted = [layer for layer in model.layers if layer.weights]
     copied = keras_weights_from_torch(spec, reference)
     if len(weighted) != len(copied):
@@ -98,8 +109,6 @@ def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int =
                          f"{len(copied)} PyTorch ones")
     for layer, values in zip(weighted, copied):
         layer.set_weights(values)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     optimizer = torch.optim.SGD(reference.parameters(), lr=lr, momentum=momentum)
     loss = torch.nn.CrossEntropyLoss()
 
@@ -116,19 +125,22 @@ def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int =
         return _relative(model.predict_on_batch(probe.astype("float32")), expected)
 
     before = logits()
-    for step in range(steps):
-        size = LAST_BATCH if step == steps - 1 else BATCH_SIZE
-        images = rng.integers(0, 256, (size, 32, 32, 3), dtype=np.uint8)
-        labels = rng.integers(0, 10, size)
-        model.train_on_batch(images.astype("float32"), labels)
+    n = BATCH_SIZE * (steps - 1) + LAST_BATCH
+    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, n)
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(BATCH_SIZE)
+    model.fit(batches, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
+    for start in range(0, n, BATCH_SIZE):
         optimizer.zero_grad()
-        loss(reference(torch_input(images)), torch.from_numpy(labels)).backward()
+        loss(reference(torch_input(images[start:start + BATCH_SIZE])),
+             torch.from_numpy(labels[start:start + BATCH_SIZE])).backward()
         optimizer.step()
     after = logits()
     weights = max(_relative(np.asarray(ours), reference_values)
                   for layer, converted in zip(weighted, keras_weights_from_torch(spec, reference))
                   for ours, reference_values in zip(layer.get_weights(), converted))
-    return {"logits_before": before, "logits_after": after, "weights_after": weights}
+    return {"logits_before": before, "logits_after": after, "weights_after": weights,
+            "xla": speed["xla"], "steps_per_execution": speed["steps_per_execution"]}
 
 
 def experiment_settings(zoo, network_id: str) -> list[tuple[float, float]]:
@@ -162,7 +174,7 @@ def main(argv=None) -> int:
             results[key] = r = compare(network_id, args.steps, lr, momentum)
             print(f"{key}: relative difference, logits before {r['logits_before']:.1e}, "
                   f"after {args.steps} steps {r['logits_after']:.1e}, weights "
-                  f"{r['weights_after']:.1e}", flush=True)
+                  f"{r['weights_after']:.1e} (XLA {'on' if r['xla'] else 'off'})", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"settings": {k: v for k, v in vars(args).items()
                                                       if k != "json"}, "networks": results},

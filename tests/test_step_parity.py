@@ -21,6 +21,11 @@ ZOO = load_zoo()
 SETTINGS = [(network_id, lr, momentum) for network_id in ZOO.networks
             for lr, momentum in step_parity.experiment_settings(ZOO, network_id)]
 STEPS = 5  # 4 batches of 64, then one of 16
+# Float rounding alone keeps the two within 1e-6, until a hidden unit's pre-activation lands
+# within rounding of zero and its ReLU opens on one side only: one unit's gradient then differs,
+# and momentum carries it on (cnn3 at lr 0.01, momentum 0.9: 5e-4 after 5 steps, a flip at step 3
+# of a pre-activation of 4e-8). A wrong loss reduction or update is 1e-2 or more in one step.
+AFTER_STEPS = 3e-3
 
 
 def test_every_network_is_covered_at_every_experiment_setting():
@@ -33,9 +38,10 @@ def test_every_network_is_covered_at_every_experiment_setting():
 @pytest.mark.parametrize("network_id, lr, momentum", SETTINGS)
 def test_keras_steps_are_pytorchs(network_id, lr, momentum):
     result = step_parity.compare(network_id, STEPS, lr, momentum)
+    assert result["steps_per_execution"] == STEPS  # fit ran the run's compiled train step
     assert result["logits_before"] < 1e-5  # weights and forward pass (flatten order included)
-    assert result["logits_after"] < 1e-4  # loss reduction, gradients, update, partial batch
-    assert result["weights_after"] < 1e-4
+    assert result["logits_after"] < AFTER_STEPS  # loss reduction, gradients, update, last batch
+    assert result["weights_after"] < AFTER_STEPS
 
 
 @pytest.mark.slow
@@ -43,7 +49,7 @@ def test_a_summed_loss_on_one_side_is_caught(monkeypatch):
     monkeypatch.setattr(torch.nn, "CrossEntropyLoss",
                         functools.partial(torch.nn.CrossEntropyLoss, reduction="sum"))
     result = step_parity.compare("lenet5", STEPS, 0.01, 0.0)
-    assert result["logits_before"] < 1e-5 and result["logits_after"] > 1e-2
+    assert result["logits_before"] < 1e-5 and result["logits_after"] > 1e-2 > AFTER_STEPS
 
 
 @pytest.mark.slow
