@@ -90,14 +90,22 @@ class TorchTrainer:
         x = batch.float() / 255
         return x * 2 - 1 if self.symmetric else x
 
-    def train_epoch(self) -> float:
+    def train_epoch(self, order=None) -> float:
         """One reshuffled pass over the training images; returns its wall seconds.
 
-        The batches' mean losses are kept in `batch_losses` (a tensor, no sync per step).
+        `order`: the images' indices in the order to train on them (`scripts/twin_run.py`
+        gives keras-cifar's); None draws a permutation from this trainer's generator. The
+        batches' mean losses are kept in `batch_losses` (a tensor, no sync per step).
         """
         start = time.perf_counter()
         self.model.train()
-        order = torch.randperm(len(self.y), generator=self.shuffle)
+        if order is None:
+            order = torch.randperm(len(self.y), generator=self.shuffle)
+        else:
+            order = torch.as_tensor(np.asarray(order, dtype=np.int64))
+            if not torch.equal(torch.sort(order).values, torch.arange(len(self.y))):
+                raise ValueError(f"`order` must hold each of the {len(self.y)} training images' "
+                                 f"indices once. Received {len(order)} indices.")
         losses = []
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]

@@ -1,0 +1,71 @@
+"""scripts/twin_run.py: keras-cifar's run and the PyTorch reference's loop, from the same initial
+weights in the same order, stay together epoch after epoch. Skipped without PyTorch."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_cifar.data import synthetic_data
+from keras_cifar.zoo import parse_zoo
+
+pytest.importorskip("torch")
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+spec = importlib.util.spec_from_file_location("twin_run", SCRIPTS / "twin_run.py")
+twin_run = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(twin_run)
+import torch_reference  # noqa: E402  (beside twin_run, on the path it set)
+
+ZOO = parse_zoo({
+    "networks": [{"id": "tiny", "preprocess": "symmetric", "layers": [
+        {"kind": "conv", "filters": 4, "activation": "relu"}, {"kind": "maxpool"},
+        {"kind": "flatten"}, {"kind": "dense", "units": 16, "activation": "relu"},
+        {"kind": "dense", "units": 10}],
+        "train": {"lr": 0.05, "momentum": 0.9, "epochs": 3}}],
+    "experiments": [{"id": "tiny-a", "network": "tiny", "lr": 0.05, "momentum": 0.9,
+                     "epochs": 3, "original": {"test_accuracy": 0.9}}],
+})
+# 300 images: batches of 64 and a last one of 44, as the notebooks' last partial batch
+DATA = synthetic_data(300, 100)
+
+
+def twin(**kwargs):
+    return twin_run.twin_run(ZOO.experiment("tiny-a"), ZOO.network("tiny"), DATA, threads=1,
+                             **kwargs)
+
+
+def test_both_sides_take_the_same_steps_epoch_after_epoch():
+    rows = twin()
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    for r in rows:
+        assert r["weights"] < 1e-4
+        assert r["keras_accuracy"] == pytest.approx(r["torch_accuracy"], abs=0.011)
+        assert r["keras_train_loss"] == pytest.approx(r["torch_train_loss"], rel=1e-4)
+        assert r["keras_test_loss"] == pytest.approx(r["torch_test_loss"], rel=1e-4)
+
+
+def test_a_different_order_shows_from_the_first_epoch(monkeypatch):
+    original = torch_reference.TorchTrainer.train_epoch
+
+    def reversed_order(self, order=None):
+        return original(self, order=np.asarray(order)[::-1].copy())
+
+    monkeypatch.setattr(torch_reference.TorchTrainer, "train_epoch", reversed_order)
+    rows = twin(epochs=1)
+    assert rows[0]["weights"] > 1e-3
+
+
+def test_an_order_that_is_not_a_permutation_is_refused():
+    trainer = torch_reference.TorchTrainer(ZOO.network("tiny"), DATA.train_images,
+                                           DATA.train_labels, DATA.test_images, DATA.test_labels,
+                                           lr=0.05, momentum=0.9, threads=1)
+    with pytest.raises(ValueError, match="each of the 300 training images"):
+        trainer.train_epoch(order=np.zeros(300, dtype=np.int64))
+
+
+def test_the_command_line_refuses_zero_epochs():
+    with pytest.raises(SystemExit):
+        twin_run.main(["mlp-lr0.005", "--data-dir", "unused", "--epochs", "0"])
