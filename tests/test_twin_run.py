@@ -37,6 +37,7 @@ def twin(**kwargs):
                              **kwargs)
 
 
+@pytest.mark.slow
 def test_both_sides_take_the_same_steps_epoch_after_epoch():
     rows = twin()
     assert [r["epoch"] for r in rows] == [0, 1, 2]
@@ -47,6 +48,7 @@ def test_both_sides_take_the_same_steps_epoch_after_epoch():
         assert r["keras_test_loss"] == pytest.approx(r["torch_test_loss"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_different_order_shows_from_the_first_epoch(monkeypatch):
     original = torch_reference.TorchTrainer.train_epoch
 
