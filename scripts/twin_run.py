@@ -2,7 +2,7 @@
 same batches, epoch after epoch, on the real images: a check of whole runs, not of seeds.
 
     python scripts/twin_run.py EXPERIMENT --data-dir ../shared/data/cifar10-jpeg.tar.gz
-                               [--epochs N] [--seed 0] [--threads T] [--json FILE]
+                               [--epochs N] [--seed 0] [--threads T] [--json FILE] [--plot PNG]
 
 Independent seeds differ in two random things, the initial weights and the order of the
 batches, and at the report's settings that alone moves a final test accuracy by 2 points or
@@ -106,6 +106,17 @@ def twin_run(experiment, spec, data, *, seed: int = 0, epochs: int | None = None
     return rows
 
 
+def plot_twins(rows: list[dict], path: Path, title: str) -> Path:
+    """Draws both sides' test accuracy and mean test cross-entropy against epoch."""
+    from keras_cifar.plots import plot_comparison
+
+    return plot_comparison(
+        [(label, [{"epoch": r["epoch"], "val_accuracy": r[f"{side}_accuracy"],
+                   "val_loss": r[f"{side}_test_loss"]} for r in rows])
+         for label, side in (("keras-cifar", "keras"), ("PyTorch reference", "torch"))],
+        path, title)
+
+
 def main(argv=None) -> int:
     from keras_cifar.data import load_data
     from keras_cifar.zoo import load_zoo
@@ -119,6 +130,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="PyTorch's init seed and the order")
     parser.add_argument("--threads", type=int, default=None, help="PyTorch's; default all cores")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="draw both sides' test accuracy and loss against epoch (PNG)")
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1. Received: {args.epochs}")
@@ -133,6 +146,9 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"experiment": args.experiment, "seed": args.seed,
                                          "epochs": len(rows), "rows": rows}, indent=1) + "\n")
+    if args.plot:
+        plot_twins(rows, args.plot, f"{args.experiment}: twin runs (seed {args.seed}), same "
+                   "initial weights and order of the images")
     return 0
 
 

@@ -71,3 +71,14 @@ def test_an_order_that_is_not_a_permutation_is_refused():
 def test_the_command_line_refuses_zero_epochs():
     with pytest.raises(SystemExit):
         twin_run.main(["mlp-lr0.005", "--data-dir", "unused", "--epochs", "0"])
+
+
+def test_the_plot_draws_both_sides(tmp_path):
+    rows = [{"epoch": e, "keras_accuracy": 0.3 + e / 10, "torch_accuracy": 0.31 + e / 10,
+             "keras_test_loss": 2.0 - e / 10, "torch_test_loss": 2.01 - e / 10}
+            for e in range(3)]
+    path = twin_run.plot_twins(rows, tmp_path / "twins.png", "twins")
+    import matplotlib.image
+
+    image = matplotlib.image.imread(path)
+    assert image.shape[0] > 100 and image.shape[1] > 2 * image.shape[0]  # two panels side by side
