@@ -167,8 +167,11 @@ def verdict(gap: float | None, ours: SeedSummary, reference: SeedSummary | None,
     elif reference is None:
         return "open: more than 3 points off, PyTorch reference not run yet"
     elif abs(reference.mean - paired.mean) <= WITHIN_REFERENCE:
-        text = ("data: PyTorch on the same data and seeds is within 1.5 points of ours, so "
-                "the gap is the JPEG copy's")
+        text = "data: PyTorch on the same data and seeds is within 1.5 points of ours, so "
+        # The JPEG copy can only cost accuracy; above the original, the original's single
+        # final epoch is what sits apart (the notebooks' own reruns differ by up to 3 points).
+        text += ("the gap is the JPEG copy's" if gap is None or gap > 0 else
+                 "the code is not the cause: both sit above the original's single final epoch")
         seeds = min(ours.seeds, reference.seeds)
     else:
         text = "bug to find: more than 3 points off the original and PyTorch disagrees with ours"

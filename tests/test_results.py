@@ -97,6 +97,14 @@ def test_verdict_uses_the_pytorch_reference(out, reference, verdict):
     assert f"| {verdict} |" in markdown
 
 
+def test_a_data_verdict_above_the_original_does_not_blame_the_jpeg_copy():
+    ours = results.SeedSummary.of([0.52, 0.53, 0.54])
+    below = results.verdict(0.05, ours, results.SeedSummary.of([0.52, 0.52, 0.53]))
+    above = results.verdict(-0.05, ours, results.SeedSummary.of([0.52, 0.52, 0.53]))
+    assert below.startswith("data") and "JPEG copy" in below
+    assert above.startswith("data") and "JPEG" not in above and "above the original" in above
+
+
 @pytest.mark.parametrize("reference, cell", [
     (None, "open: PyTorch reference not run yet"),
     ([0.61, 0.62, 0.63], "data; PyTorch 62.0 ± 1.0 (n=3)"),
