@@ -81,6 +81,19 @@ def keras_weights_from_torch(spec, torch_model) -> list[list[np.ndarray]]:
     return weights
 
 
+def copy_into_keras(spec, torch_model, keras_model) -> list:
+    """Sets `keras_model`'s weights to `torch_model`'s (converted by `keras_weights_from_torch`);
+    returns the Keras layers that hold weights, in order."""
+    weighted = [layer for layer in keras_model.layers if layer.weights]
+    copied = keras_weights_from_torch(spec, torch_model)
+    if len(weighted) != len(copied):
+        raise ValueError(f"{spec.id}: {len(weighted)} Keras layers with weights, "
+                         f"{len(copied)} PyTorch ones")
+    for layer, values in zip(weighted, copied):
+        layer.set_weights(values)
+    return weighted
+
+
 def _relative(ours: np.ndarray, reference: np.ndarray) -> float:
     return float(np.max(np.abs(ours - reference)) / max(np.max(np.abs(reference)), 1e-12))
 
@@ -102,13 +115,7 @@ def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int =
     config = RunConfig(network=spec, lr=lr, momentum=momentum, epochs=1,
                        batch_size=BATCH_SIZE, seed=seed)
     model, _, speed = compiled_model(config, steps_per_epoch=steps)
-    weighted = [layer for layer in model.layers if layer.weights]
-    copied = keras_weights_from_torch(spec, reference)
-    if len(weighted) != len(copied):
-        raise ValueError(f"{network_id}: {len(weighted)} Keras layers with weights, "
-                         f"{len(copied)} PyTorch ones")
-    for layer, values in zip(weighted, copied):
-        layer.set_weights(values)
+    weighted = copy_into_keras(spec, reference, model)
     optimizer = torch.optim.SGD(reference.parameters(), lr=lr, momentum=momentum)
     loss = torch.nn.CrossEntropyLoss()
 

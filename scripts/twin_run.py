@@ -8,7 +8,7 @@ Independent seeds differ in two random things, the initial weights and the order
 batches, and at the report's settings that alone moves a final test accuracy by 2 points or
 more. To tell a difference of code from that noise, this takes both away: PyTorch's model is
 built as `scripts/torch_reference.py` builds it (its default init, seeded), its weights are
-copied into keras-cifar's model when training starts (`step_parity.keras_weights_from_torch`),
+copied into keras-cifar's model when training starts (`step_parity.copy_into_keras`),
 and PyTorch trains on keras-cifar's own order of the images (`pipelines.epoch_permutation`).
 Keras trains through `train.train_run` itself (pipeline, compiled model, fit, validation,
 history.csv); PyTorch through `TorchTrainer` (the reference's loop and its notebook test pass).
@@ -33,10 +33,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_parity and torch_reference
 
 import step_parity  # noqa: E402  (sets keras-cifar's oneDNN preference before TensorFlow)
-
-
-def _weighted_layers(model):
-    return [layer for layer in model.layers if layer.weights]
 
 
 def _relative_weights(keras_weights, torch_weights) -> float:
@@ -65,22 +61,16 @@ def twin_run(experiment, spec, data, *, seed: int = 0, epochs: int | None = None
     trainer = TorchTrainer(spec, data.train_images, data.train_labels, data.test_images,
                            data.test_labels, lr=t.lr, momentum=t.momentum,
                            batch_size=t.batch_size, seed=seed, threads=threads)
-    initial = step_parity.keras_weights_from_torch(spec, trainer.model)
     snapshots = []
 
     class TwinWeights(keras.callbacks.Callback):
         """Starts from PyTorch's initial weights; keeps the weights after every epoch."""
 
         def on_train_begin(self, logs=None):
-            layers = _weighted_layers(self.model)
-            if len(layers) != len(initial):
-                raise ValueError(f"{spec.id}: {len(layers)} Keras layers with weights, "
-                                 f"{len(initial)} PyTorch ones")
-            for layer, values in zip(layers, initial):
-                layer.set_weights(values)
+            self.weighted = step_parity.copy_into_keras(spec, trainer.model, self.model)
 
         def on_epoch_end(self, epoch, logs=None):
-            snapshots.append([layer.get_weights() for layer in _weighted_layers(self.model)])
+            snapshots.append([layer.get_weights() for layer in self.weighted])
 
     config = RunConfig.of(spec, lr=t.lr, momentum=t.momentum, epochs=epochs,
                           batch_size=t.batch_size, seed=seed)
