@@ -24,13 +24,13 @@ from keras_cifar.zoo import (
 
 # Lazy re-exports, name -> module: importing keras_cifar must not import TensorFlow.
 _LAZY = {
-    "build_model": "keras_cifar.builder",
-    "load_data": "keras_cifar.data", "CifarData": "keras_cifar.data",
-    "DataError": "keras_cifar.data", "CLASS_NAMES": "keras_cifar.data",
-    "RunConfig": "keras_cifar.config",
+    "build_model": "keras_cifar.models.builder",
+    "load_data": "keras_cifar.data.sources", "CifarData": "keras_cifar.data.sources",
+    "DataError": "keras_cifar.data.sources", "CLASS_NAMES": "keras_cifar.data.sources",
+    "RunConfig": "keras_cifar.training.config",
     "KerasCifarError": "keras_cifar.errors",
-    "train_run": "keras_cifar.train", "RunResult": "keras_cifar.train",
-    "draw_run": "keras_cifar.plots",
+    "train_run": "keras_cifar.training.train", "RunResult": "keras_cifar.training.train",
+    "draw_run": "keras_cifar.plots.figures",
     "train_network": "keras_cifar.api", "run_figures": "keras_cifar.api",
     "evaluate": "keras_cifar.api", "predict": "keras_cifar.api",
     "export_model": "keras_cifar.api", "reproduce_experiments": "keras_cifar.api",

@@ -34,7 +34,7 @@ def _network(network: str | NetworkSpec) -> NetworkSpec:
 def _model(model):
     """A keras model as given, or loaded from a `.keras` path."""
     if isinstance(model, (str, os.PathLike)):
-        from keras_cifar.serve import load_model_file
+        from keras_cifar.serving.predict import load_model_file
 
         return load_model_file(model)
     return model
@@ -62,8 +62,8 @@ def train_network(network: str | NetworkSpec, data=None, *, out_dir: str | os.Pa
     Raises:
         ConfigError: a bad setting, before any work.
     """
-    from keras_cifar.config import RunConfig
-    from keras_cifar.train import train_run
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.training.train import train_run
 
     config = RunConfig.of(_network(network), **settings)
     return train_run(config, data, out_dir=out_dir, name=name, resume=resume, force=force,
@@ -79,7 +79,7 @@ def run_figures(run, model=None) -> dict:
         run: a `RunResult` or a run directory.
         model: the run's model, if at hand (a `RunResult` carries it).
     """
-    from keras_cifar.plots import run_figures as figures_of
+    from keras_cifar.plots.figures import run_figures as figures_of
 
     run_dir = getattr(run, "run_dir", run)
     return figures_of(run_dir, model=model if model is not None else getattr(run, "model", None))
@@ -97,8 +97,8 @@ def evaluate(model, data=None, limit: int | None = None) -> dict:
         test loss (both scales), accuracy, per-class accuracy, the confusion matrix and the
         class names.
     """
-    from keras_cifar.data import limit_data, load_data
-    from keras_cifar.evaluation import evaluate_model
+    from keras_cifar.data.sources import limit_data, load_data
+    from keras_cifar.training.evaluation import evaluate_model
 
     data = load_data() if data is None else data
     if limit:
@@ -118,7 +118,7 @@ def predict(model, images):
     """
     import numpy as np
 
-    from keras_cifar.serve import predict_images, predict_probabilities
+    from keras_cifar.serving.predict import predict_images, predict_probabilities
 
     model = _model(model)
     if isinstance(images, np.ndarray):
@@ -136,13 +136,13 @@ def export_model(model, target: str | os.PathLike, format: str = "saved_model",
         format: `saved_model`, `onnx` or `litert`.
         force: replace an existing target.
     """
-    from keras_cifar.exports import export_model as export
+    from keras_cifar.serving.exports import export_model as export
 
     return export(_model(model), target, format, force)
 
 
 def _data_spec(data):
-    from keras_cifar.data import DataSpec
+    from keras_cifar.data.sources import DataSpec
 
     if data is None or isinstance(data, DataSpec):
         return data or DataSpec()
@@ -171,7 +171,7 @@ def reproduce_experiments(experiments: Iterable[str] = (), *, data=None, seeds: 
     Returns:
         The results table (`read_results(out_dir)`).
     """
-    from keras_cifar import reproduce as rep
+    from keras_cifar.reproduce import experiments as rep
 
     zoo = load_zoo(zoo_path)
     ids = list(experiments)
@@ -186,7 +186,7 @@ def read_results(out_dir: str | os.PathLike = "figures",
     """Returns the results table of a reproduction's output (or the published `figures/`):
     one dict per experiment with a finished seed, the `results.csv` columns plus `verdict`.
     """
-    from keras_cifar.results import RESULTS_COLUMNS, results_rows
+    from keras_cifar.reproduce.results import RESULTS_COLUMNS, results_rows
 
     rows = results_rows(load_zoo(zoo_path), out_dir)
     return [{**{k: r[k] for k in RESULTS_COLUMNS}, "verdict": r["verdict"]} for r in rows]

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import click
 
-from keras_cifar import __version__, errors, rules
-from keras_cifar.console import VERBOSE_ENV_VAR, quiet_tensorflow
+from keras_cifar import __version__
+from keras_cifar import errors
+from keras_cifar.zoo import rules
+from keras_cifar._env import VERBOSE_ENV_VAR, quiet_tensorflow
 from keras_cifar.zoo import ZOO_ENV_VAR, Zoo, ZooError, load_zoo
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -140,7 +142,7 @@ def data_options(command):
 
 
 def _data_spec(data_source, data_dir, tfds_dir, no_cache):
-    from keras_cifar.data import DataSpec
+    from keras_cifar.data.sources import DataSpec
 
     return DataSpec(source=data_source or ("local" if data_dir else "tfds"),
                     data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
@@ -288,8 +290,8 @@ def zoo_show(ctx, network):
         if text.words:
             click.echo(f'      report: "{text.words}"')
     quiet_tensorflow(ctx.find_root().meta.get("keras_cifar.verbose", False))
-    from keras_cifar.builder import build_model
-    from keras_cifar.inspection import summary_text
+    from keras_cifar.models.builder import build_model
+    from keras_cifar.models.inspection import summary_text
 
     click.echo()
     click.echo(summary_text(build_model(network, seed=0)), nl=False)
@@ -317,15 +319,15 @@ def inspect(ctx, target, all_values, init, seed):
       keras-cifar inspect cnn3
       keras-cifar inspect runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras --all
     """
-    from keras_cifar.inspection import parameter_dump, summary_text
+    from keras_cifar.models.inspection import parameter_dump, summary_text
 
     if target.endswith(".keras") or Path(target).is_file():
-        from keras_cifar.serve import load_model_file
+        from keras_cifar.serving.predict import load_model_file
 
         model = load_model_file(target)
     else:
         network = NETWORK.convert(target, ctx.command.params[0], ctx)
-        from keras_cifar.builder import build_model
+        from keras_cifar.models.builder import build_model
 
         model = build_model(network, init=init, seed=seed)
     click.echo(summary_text(model))
@@ -359,7 +361,7 @@ def data_info(data_source, data_dir, tfds_dir, no_cache):
     """
     import numpy as np
 
-    from keras_cifar.data import cache_dir, cache_entries
+    from keras_cifar.data.sources import cache_dir, cache_entries
 
     d = _load_data(data_source, data_dir, tfds_dir, no_cache)
     click.echo(f"source:      {d.source}" + ("" if d.is_cifar10 else "  (synthetic: NOT CIFAR-10)"))
@@ -443,10 +445,10 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, da
       keras-cifar train cnn3 --lr 0.1 --momentum 0.9 --epochs 20 --data-dir ~/data/cifar10
       keras-cifar train lenet5 --data synthetic --epochs 1
     """
-    from keras_cifar.config import RunConfig
-    from keras_cifar.plots import draw_run
-    from keras_cifar.runs import check_output_dir
-    from keras_cifar.train import train_run
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.plots.figures import draw_run
+    from keras_cifar._fs import check_output_dir
+    from keras_cifar.training.train import train_run
 
     config = RunConfig.of(network, lr=lr, momentum=momentum, epochs=epochs,
                           batch_size=batch_size, seed=seed, init=init, limit=limit,
@@ -496,7 +498,7 @@ def evaluate(model_path, data_source, data_dir, tfds_dir, no_cache, limit, confu
       keras-cifar evaluate runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras --data-dir ~/data/cifar10
     """
     from keras_cifar.api import evaluate as evaluate_on
-    from keras_cifar.serve import load_model_file
+    from keras_cifar.serving.predict import load_model_file
 
     model = load_model_file(model_path)
     d = _load_data(data_source, data_dir, tfds_dir, no_cache)
@@ -506,7 +508,7 @@ def evaluate(model_path, data_source, data_dir, tfds_dir, no_cache, limit, confu
     else:
         _print_metrics(metrics)
     if confusion:
-        from keras_cifar.plots import plot_confusion
+        from keras_cifar.plots.figures import plot_confusion
 
         plot_confusion(metrics["confusion_matrix"], d.class_names, confusion)
         if not as_json:
@@ -530,7 +532,7 @@ def predict(model_path, images, top, as_json):
     Example:
       keras-cifar predict runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras cat.png ship.jpg
     """
-    from keras_cifar.serve import load_model_file, predict_images
+    from keras_cifar.serving.predict import load_model_file, predict_images
 
     model = load_model_file(model_path)
     results = predict_images(model, images, top=top)
@@ -565,17 +567,18 @@ def plot(run_dirs, output):
       keras-cifar plot runs/lenet5-lr0.01-m0-e40-s0-1a2b3c4d
       keras-cifar plot runs/lenet5-lr0.001-* runs/lenet5-lr0.01-* -o lr.png
     """
-    from keras_cifar import runs
-    from keras_cifar.plots import plot_comparison, plot_curves, run_title
+    from keras_cifar import _fs
+    from keras_cifar.training import rundir
+    from keras_cifar.plots.figures import plot_comparison, plot_curves, run_title
 
-    runs.check_output_file(output or (run_dirs[0] / runs.CURVES if len(run_dirs) == 1
+    _fs.check_output_file(output or (run_dirs[0] / rundir.CURVES if len(run_dirs) == 1
                                       else Path("comparison.png")), "--output")
     if len(run_dirs) == 1:
-        rows = runs.read_history(run_dirs[0])
-        path = plot_curves(rows, output or run_dirs[0] / runs.CURVES,
-                           run_title(runs.read_config(run_dirs[0])))
+        rows = rundir.read_history(run_dirs[0])
+        path = plot_curves(rows, output or run_dirs[0] / rundir.CURVES,
+                           run_title(rundir.read_config(run_dirs[0])))
     else:
-        histories = [(run_title(runs.read_config(r)), runs.read_history(r)) for r in run_dirs]
+        histories = [(run_title(rundir.read_config(r)), rundir.read_history(r)) for r in run_dirs]
         path = plot_comparison(histories, output or Path("comparison.png"))
     click.echo(f"Wrote {path}")
 
@@ -591,9 +594,9 @@ def kernels(model_path, output):
     Example:
       keras-cifar kernels runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras -o cnn3-kernels.png
     """
-    from keras_cifar.plots import plot_kernels
-    from keras_cifar.runs import check_output_file
-    from keras_cifar.serve import load_model_file
+    from keras_cifar.plots.figures import plot_kernels
+    from keras_cifar._fs import check_output_file
+    from keras_cifar.serving.predict import load_model_file
 
     check_output_file(output, "--output")
     click.echo(f"Wrote {plot_kernels(load_model_file(model_path), output)}")
@@ -617,9 +620,9 @@ def export(model_path, target, format_, force):
       keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.onnx --format onnx
       keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.tflite --format litert
     """
-    from keras_cifar.exports import (EXPORT_FORMATS, check_export_target, export_model,
+    from keras_cifar.serving.exports import (EXPORT_FORMATS, check_export_target, export_model,
                                      require_converter)
-    from keras_cifar.serve import load_model_file
+    from keras_cifar.serving.predict import load_model_file
 
     require_converter(format_)
     check_export_target(target, format_, force)
@@ -701,7 +704,7 @@ def _selection_options(command):
 
 
 def _seeds(seeds_text: str) -> tuple[int, ...]:
-    from keras_cifar import reproduce as rep
+    from keras_cifar.reproduce import experiments as rep
 
     try:
         return rep.parse_seeds(seeds_text)
@@ -710,7 +713,7 @@ def _seeds(seeds_text: str) -> tuple[int, ...]:
 
 
 def _print_status(z: Zoo, chosen, out: Path, seeds, verb: str) -> None:
-    from keras_cifar import reproduce as rep
+    from keras_cifar.reproduce import experiments as rep
 
     statuses = rep.experiment_status(z, chosen, out, seeds)
     click.echo(f"{'experiment':<16}{'seed':>5} {'network':<14}{'lr':>7}{'mom':>6}{'epochs':>7}  "
@@ -763,8 +766,8 @@ def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data_sour
       keras-cifar reproduce run --all --seeds 0-2 --workers 2 --data-dir ~/data/cifar10
       keras-cifar reproduce run cnn3 --seeds 0 --data-dir ~/data/cifar10 --out report
     """
-    from keras_cifar import reproduce as rep
-    from keras_cifar import runs
+    from keras_cifar.reproduce import experiments as rep
+    from keras_cifar import _fs
 
     z = _zoo(ctx)
     seeds = _seeds(seeds_text)
@@ -772,7 +775,7 @@ def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data_sour
     if dry_run:
         _print_status(z, chosen, out, seeds, "Would run")
         return
-    runs.check_output_dir(out)
+    _fs.check_output_dir(out)
     data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
     if not data_spec.load().is_cifar10:  # fails fast on bad data, and warms the decode cache
         click.echo("Note: reproducing on synthetic data, not CIFAR-10.", err=True)
@@ -792,7 +795,7 @@ def reproduce_list(ctx, experiment_ids, all_, network, out, seeds_text):
     Example:
       keras-cifar reproduce list --seeds 0-2 --out report
     """
-    from keras_cifar import reproduce as rep
+    from keras_cifar.reproduce import experiments as rep
 
     z = _zoo(ctx)
     seeds = _seeds(seeds_text)
@@ -814,10 +817,10 @@ def reproduce_report(ctx, out):
     Example:
       keras-cifar reproduce report --out figures
     """
-    from keras_cifar import reproduce as rep
-    from keras_cifar import runs
+    from keras_cifar.reproduce import experiments as rep
+    from keras_cifar import _fs
 
-    runs.check_output_dir(out)
+    _fs.check_output_dir(out)
     click.echo(f"Wrote {rep.write_report(_zoo(ctx), out)}")
 
 
@@ -836,10 +839,10 @@ def reproduce_publish(ctx, destination, out):
     Example:
       keras-cifar reproduce publish figures --out report
     """
-    from keras_cifar import reproduce as rep
-    from keras_cifar import runs
+    from keras_cifar.reproduce import experiments as rep
+    from keras_cifar import _fs
 
-    runs.check_output_dir(destination, "DESTINATION")
+    _fs.check_output_dir(destination, "DESTINATION")
     click.echo(f"Wrote {rep.publish(_zoo(ctx), out, destination)}")
 
 
@@ -887,7 +890,7 @@ def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, dat
       keras-cifar sweep lenet5 --lr 0.001,0.01,0.1 --momentum 0,0.9 --epochs 20 --data-dir ~/data/cifar10
       keras-cifar sweep mlp2 --lr 0.01,0.05 --workers 2 --data synthetic
     """
-    from keras_cifar import sweep as sweep_module
+    from keras_cifar.reproduce import sweep as sweep_module
 
     lr_values = sweep_module.parse_values(lrs, "lr")
     momentum_values = sweep_module.parse_values(momenta, "momentum")

@@ -77,8 +77,8 @@ def write_airbench_cache(data_dir: Path, out: Path) -> None:
     """Writes OUT/cifar10/{train,test}.pt in the layout airbench's CifarLoader caches."""
     import torch
 
-    from keras_cifar.formats import read_local
-    from keras_cifar.cifar import CLASS_NAMES
+    from keras_cifar.data.formats import read_local
+    from keras_cifar.data.cifar import CLASS_NAMES
 
     target = out / "cifar10"
     if (target / "train.pt").exists() and (target / "test.pt").exists():

@@ -45,7 +45,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # torch_reference beside it
 
-from keras_cifar.costs import projected_seconds, reproduction_flops, training_flops_per_image  # noqa: E402
+from keras_cifar.bench.costs import projected_seconds, reproduction_flops, training_flops_per_image  # noqa: E402
 
 # What the speed issue measured here (2 cores, Keras 3.15 + TF 2.21 CPU, torch 2.13 CPU): plain
 # PyTorch images/s, to flag a PyTorch figure more than 20% off.
@@ -85,8 +85,8 @@ def keras_measure(spec, data, epochs: int, mixed_precision: bool = False) -> dic
     import keras
     import numpy as np
 
-    from keras_cifar.config import RunConfig
-    from keras_cifar.train import train_run
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.training.train import train_run
 
     class Timer(keras.callbacks.Callback):
         def __init__(self):
@@ -135,8 +135,8 @@ def plain_keras_measure(spec, data, epochs: int) -> dict:
     """What the speed issue called plain Keras `fit`: numpy arrays, default compile settings."""
     import keras
 
-    from keras_cifar.builder import build_model
-    from keras_cifar.callbacks import EpochClock
+    from keras_cifar.models.builder import build_model
+    from keras_cifar.training.callbacks import EpochClock
 
     model = build_model(spec, seed=0)
     model.compile(keras.optimizers.SGD(spec.train.lr, momentum=spec.train.momentum),
@@ -167,7 +167,7 @@ MEASURES = {"keras": keras_measure, "torch": torch_measure, "plain": plain_keras
 
 def load_bench_data(path: str | None, train_images: int):
     """The benchmark's data: `train_images` class-stratified training images, the full test set."""
-    from keras_cifar.data import limit_data, load_data, synthetic_data
+    from keras_cifar.data.sources import limit_data, load_data, synthetic_data
 
     data = load_data("local", data_dir=path) if path else synthetic_data(50_000, 10_000)
     if train_images < len(data.train_labels):
@@ -212,13 +212,13 @@ def measure_side_by_side(network_id: str, args) -> list[dict]:
 
 
 def worker(kind: str, network_id: str, args) -> int:
-    from keras_cifar.startup import prefer_onednn
+    from keras_cifar._env import prefer_onednn
     from keras_cifar.zoo import load_zoo
 
     if kind != "plain":  # keras-cifar's kernels, as its CLI asks for them; plain Keras: TF's default
         prefer_onednn()
     if kind == "shared":
-        from keras_cifar.executors import limit_threads, threads_per_worker
+        from keras_cifar.reproduce.executors import limit_threads, threads_per_worker
 
         limit_threads(threads_per_worker(args.workers))
         kind = "keras"
@@ -259,7 +259,7 @@ def main() -> int:
     if args.worker:
         return worker(*args.worker, args)
 
-    from keras_cifar.executors import threads_per_worker
+    from keras_cifar.reproduce.executors import threads_per_worker
     from keras_cifar.zoo import load_zoo
 
     zoo = load_zoo()

@@ -47,11 +47,11 @@ def main() -> int:
     import numpy as np
     import tensorflow as tf
 
-    from keras_cifar.builder import build_model
-    from keras_cifar.callbacks import EpochClock
-    from keras_cifar.data import load_local, synthetic_data
-    from keras_cifar.pipelines import train_pipeline
-    from keras_cifar.train import steps_per_execution
+    from keras_cifar.models.builder import build_model
+    from keras_cifar.training.callbacks import EpochClock
+    from keras_cifar.data.sources import load_local, synthetic_data
+    from keras_cifar.data.pipelines import train_pipeline
+    from keras_cifar.training.train import steps_per_execution
     from keras_cifar.zoo import load_zoo
 
     baseline = rss_mib()

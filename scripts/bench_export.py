@@ -97,14 +97,14 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
-    from keras_cifar.console import quiet_tensorflow
+    from keras_cifar._env import quiet_tensorflow
 
     quiet_tensorflow()
     import tensorflow as tf
 
-    from keras_cifar.builder import build_model
-    from keras_cifar.exports import EXPORT_FORMATS, export_model
-    from keras_cifar.serve import load_model_file
+    from keras_cifar.models.builder import build_model
+    from keras_cifar.serving.exports import EXPORT_FORMATS, export_model
+    from keras_cifar.serving.predict import load_model_file
     from keras_cifar.zoo import get_network
 
     try:

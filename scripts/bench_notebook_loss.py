@@ -33,13 +33,13 @@ def epoch_seconds(network_id: str, with_notebook_loss: bool, epochs: int, train_
     import keras
     import tensorflow as tf
 
-    from keras_cifar.builder import build_model
-    from keras_cifar.callbacks import EpochClock
-    from keras_cifar.data import synthetic_data
-    from keras_cifar.evaluation import EVAL_BATCH_SIZE
-    from keras_cifar.metrics import NotebookLoss
-    from keras_cifar.pipelines import eval_pipeline, train_pipeline
-    from keras_cifar.train import steps_per_execution, use_xla
+    from keras_cifar.models.builder import build_model
+    from keras_cifar.training.callbacks import EpochClock
+    from keras_cifar.data.sources import synthetic_data
+    from keras_cifar.training.evaluation import EVAL_BATCH_SIZE
+    from keras_cifar.training.metrics import NotebookLoss
+    from keras_cifar.data.pipelines import eval_pipeline, train_pipeline
+    from keras_cifar.training.train import steps_per_execution, use_xla
     from keras_cifar.zoo import load_zoo
 
     spec = load_zoo().network(network_id)
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     if args.epochs < 2:
         parser.error(f"--epochs must be at least 2 (the first is dropped). Received: {args.epochs}")
     if args.worker:
-        from keras_cifar.executors import limit_threads
+        from keras_cifar.reproduce.executors import limit_threads
 
         limit_threads(args.threads)  # imports TensorFlow as the CLI does (oneDNN asked for)
         network_id, with_loss = args.worker

@@ -41,7 +41,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # torch_reference beside it
 
-from keras_cifar.startup import prefer_onednn  # noqa: E402
+from keras_cifar._env import prefer_onednn  # noqa: E402
 
 prefer_onednn()  # the kernels keras-cifar's runs use, set before TensorFlow is imported
 
@@ -104,8 +104,8 @@ def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int =
     import tensorflow as tf
     import torch
 
-    from keras_cifar.config import RunConfig
-    from keras_cifar.train import compiled_model
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.training.train import compiled_model
     from keras_cifar.zoo import load_zoo
     from torch_reference import torch_model
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from keras_cifar.results import results_rows, summary_markdown
+from keras_cifar.reproduce.results import results_rows, summary_markdown
 from keras_cifar.zoo import load_zoo
 
 BEGIN = "<!-- results table: written by scripts/sync_readme_results.py -->"

@@ -34,9 +34,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from keras_cifar import runs
-from keras_cifar.notebook_loss import NOTEBOOK_BATCH_SIZE, notebook_scale_loss
-from keras_cifar.results import TORCH_SUBDIR
+from keras_cifar import _fs
+from keras_cifar.training import rundir
+from keras_cifar.training.notebook_loss import NOTEBOOK_BATCH_SIZE, notebook_scale_loss
+from keras_cifar.reproduce.results import TORCH_SUBDIR
 from keras_cifar.zoo import NetworkSpec
 
 
@@ -174,20 +175,20 @@ def run_experiment(experiment, spec: NetworkSpec, data, seed: int, out_dir: Path
                    threads: int | None = None) -> Path:
     """Trains one experiment with one seed into `out_dir/torch/<id>[-s<seed>]/`, resuming from
     its checkpoint; a finished run is left as it is. Returns the run directory."""
-    run_dir = Path(out_dir) / TORCH_SUBDIR / runs.run_dir_name(experiment.id, seed)
+    run_dir = Path(out_dir) / TORCH_SUBDIR / rundir.run_dir_name(experiment.id, seed)
     t = experiment.train
     identity = {"network": spec.to_dict(), "lr": t.lr, "momentum": t.momentum,
                 "epochs": t.epochs, "batch_size": t.batch_size, "seed": seed,
                 "framework": "pytorch", "protocol": "notebook",
                 "data": {"fingerprint": data.fingerprint, "train": int(len(data.train_labels)),
                          "test": int(len(data.test_labels))}}
-    if (run_dir / runs.CONFIG).exists():
-        saved = runs.read_config(run_dir)
-        differing = runs.identity_differences(saved.get("identity", {}), identity)
+    if (run_dir / rundir.CONFIG).exists():
+        saved = rundir.read_config(run_dir)
+        differing = rundir.identity_differences(saved.get("identity", {}), identity)
         if differing:
             raise SystemExit(f"{run_dir} holds a different run ({', '.join(differing)} differ); "
                              "move it away or choose another --out.")
-        if saved.get("status") == runs.STATUS_FINISHED:
+        if saved.get("status") == rundir.STATUS_FINISHED:
             return run_dir
     trainer = TorchTrainer(spec, data.train_images, data.train_labels, data.test_images,
                            data.test_labels, lr=t.lr, momentum=t.momentum,
@@ -198,10 +199,10 @@ def run_experiment(experiment, spec: NetworkSpec, data, seed: int, out_dir: Path
         state = torch.load(checkpoint, weights_only=False)
         trainer.restore(state)
         history = state["history"]
-    config = {"identity": identity, "status": runs.STATUS_RUNNING, "started": _now(),
+    config = {"identity": identity, "status": rundir.STATUS_RUNNING, "started": _now(),
               "versions": {"torch": torch.__version__, "python": platform.python_version()},
               "threads": torch.get_num_threads(), "command": " ".join(sys.argv)}
-    runs.atomic_write_json(run_dir / runs.CONFIG, config)
+    _fs.atomic_write_json(run_dir / rundir.CONFIG, config)
     for epoch in range(len(history), t.epochs):
         seconds = trainer.train_epoch()
         loss, notebook_loss = trainer.train_losses()
@@ -215,22 +216,22 @@ def run_experiment(experiment, spec: NetworkSpec, data, seed: int, out_dir: Path
               f"{row['val_accuracy']:.2%}, test loss {row['val_notebook_loss']:.5f} (notebook "
               f"scale), {seconds:.1f} s", flush=True)
     keys = list(history[0])
-    runs.atomic_write_text(run_dir / runs.HISTORY, ",".join(keys) + "\n" + "".join(
+    _fs.atomic_write_text(run_dir / rundir.HISTORY, ",".join(keys) + "\n" + "".join(
         ",".join(str(row[k]) for k in keys) + "\n" for row in history))
     last = history[-1]
-    runs.atomic_write_json(run_dir / runs.METRICS, {
+    _fs.atomic_write_json(run_dir / rundir.METRICS, {
         "test_accuracy": last["val_accuracy"], "test_loss": last["val_loss"],
         "test_loss_notebook": last["val_notebook_loss"],
         "seconds": round(sum(row["seconds"] for row in history), 3)})
-    config.update(status=runs.STATUS_FINISHED, finished=_now())
-    runs.atomic_write_json(run_dir / runs.CONFIG, config)
+    config.update(status=rundir.STATUS_FINISHED, finished=_now())
+    _fs.atomic_write_json(run_dir / rundir.CONFIG, config)
     checkpoint.unlink()
     return run_dir
 
 
 def main() -> int:
-    from keras_cifar.data import load_data
-    from keras_cifar.reproduce import parse_seeds
+    from keras_cifar.data.sources import load_data
+    from keras_cifar.reproduce.experiments import parse_seeds
     from keras_cifar.zoo import load_zoo
 
     parser = argparse.ArgumentParser(

@@ -50,10 +50,10 @@ def twin_run(experiment, spec, data, *, seed: int = 0, epochs: int | None = None
     order of the images; returns one row per epoch (see the module docstring)."""
     import keras
 
-    from keras_cifar import runs
-    from keras_cifar.config import RunConfig
-    from keras_cifar.pipelines import epoch_permutation
-    from keras_cifar.train import train_run
+    from keras_cifar.training import rundir
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.data.pipelines import epoch_permutation
+    from keras_cifar.training.train import train_run
     from torch_reference import TorchTrainer
 
     t = experiment.train
@@ -77,7 +77,7 @@ def twin_run(experiment, spec, data, *, seed: int = 0, epochs: int | None = None
     with tempfile.TemporaryDirectory(prefix="twin-run-") as out:
         result = train_run(config, data, out_dir=out, name="keras", verbose=0,
                            callbacks=[TwinWeights()])
-        keras_history = runs.read_history(result.run_dir)
+        keras_history = rundir.read_history(result.run_dir)
     n = len(data.train_labels)
     rows = []
     for epoch in range(epochs):
@@ -98,7 +98,7 @@ def twin_run(experiment, spec, data, *, seed: int = 0, epochs: int | None = None
 
 def plot_twins(rows: list[dict], path: Path, title: str) -> Path:
     """Draws both sides' test accuracy and mean test cross-entropy against epoch."""
-    from keras_cifar.plots import plot_comparison
+    from keras_cifar.plots.figures import plot_comparison
 
     return plot_comparison(
         [(label, [{"epoch": r["epoch"], "val_accuracy": r[f"{side}_accuracy"],
@@ -108,7 +108,7 @@ def plot_twins(rows: list[dict], path: Path, title: str) -> Path:
 
 
 def main(argv=None) -> int:
-    from keras_cifar.data import load_data
+    from keras_cifar.data.sources import load_data
     from keras_cifar.zoo import load_zoo
 
     zoo = load_zoo()

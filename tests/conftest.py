@@ -6,7 +6,7 @@ import pickle
 import tarfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-from keras_cifar.startup import prefer_onednn  # noqa: E402
+from keras_cifar._env import prefer_onednn  # noqa: E402
 
 prefer_onednn()  # as the CLI does, so the tests train with the kernels the CLI uses
 
@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from keras_cifar.cifar import CLASS_NAMES  # noqa: E402
+from keras_cifar.data.cifar import CLASS_NAMES  # noqa: E402
 from keras_cifar.zoo import load_zoo  # noqa: E402
 
 ZOO = load_zoo()
@@ -60,7 +60,7 @@ def runner():
 @pytest.fixture(scope="session")
 def tiny_data():
     """200 train and 100 test synthetic images: enough for a smoke run."""
-    from keras_cifar.data import synthetic_data
+    from keras_cifar.data.sources import synthetic_data
 
     return synthetic_data(200, 100)
 
@@ -68,10 +68,10 @@ def tiny_data():
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """One finished mlp2 run on synthetic data, shared by the tests of trained-model commands."""
-    from keras_cifar.config import RunConfig
-    from keras_cifar.data import synthetic_data
-    from keras_cifar.plots import draw_run
-    from keras_cifar.train import train_run
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.data.sources import synthetic_data
+    from keras_cifar.plots.figures import draw_run
+    from keras_cifar.training.train import train_run
 
     out = tmp_path_factory.mktemp("runs")
     result = train_run(RunConfig.of(ZOO.network("mlp2"), epochs=2), synthetic_data(600, 200),

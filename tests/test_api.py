@@ -7,7 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import keras_cifar as kc
-from keras_cifar import runs
+from keras_cifar.training import rundir
 from keras_cifar.cli import cli
 from conftest import EXPECTED_PARAMS, TEST_ZOO
 
@@ -40,7 +40,7 @@ def run(tmp_path_factory, tiny_data):
 def test_train_network_returns_model_history_metrics_and_run_dir(run, tiny_data):
     assert [row["epoch"] for row in run.history] == [0, 1]
     assert run.metrics["test_accuracy"] == pytest.approx(run.history[-1]["val_accuracy"], abs=1e-6)
-    assert (run.run_dir / runs.MODEL).is_file() and run.run_dir.name.startswith("mlp2-lr0.005-m0.9-e2-")
+    assert (run.run_dir / rundir.MODEL).is_file() and run.run_dir.name.startswith("mlp2-lr0.005-m0.9-e2-")
     assert run.config["identity"]["lr"] == 0.005  # the network's (the notebook's) setting
 
 
@@ -52,9 +52,9 @@ def test_a_bad_setting_is_refused_before_any_work(tmp_path, tiny_data):
 
 def test_run_figures_are_matplotlib_figures_of_the_saved_files(run):
     figures = kc.run_figures(run)
-    assert set(figures) == {runs.CURVES, runs.KERNELS, runs.CONFUSION}
+    assert set(figures) == {rundir.CURVES, rundir.KERNELS, rundir.CONFUSION}
     assert all(isinstance(f, Figure) for f in figures.values())
-    curves = figures[runs.CURVES]
+    curves = figures[rundir.CURVES]
     loss_axis = curves.axes[0]
     plotted = loss_axis.get_lines()[1].get_ydata()  # test loss against epoch
     np.testing.assert_allclose(plotted, [row["val_loss"] for row in run.history])
@@ -64,12 +64,12 @@ def test_run_figures_are_matplotlib_figures_of_the_saved_files(run):
 
 
 def test_evaluate_is_what_the_cli_prints(run, runner, tiny_data):
-    from keras_cifar.data import synthetic_data
+    from keras_cifar.data.sources import synthetic_data
 
-    printed = runner.invoke(cli, ["evaluate", str(run.run_dir / runs.MODEL), "--data", "synthetic",
+    printed = runner.invoke(cli, ["evaluate", str(run.run_dir / rundir.MODEL), "--data", "synthetic",
                                   "--json"])
     assert printed.exit_code == 0, printed.output
-    same_data = kc.evaluate(run.run_dir / runs.MODEL, synthetic_data())  # --data synthetic's set
+    same_data = kc.evaluate(run.run_dir / rundir.MODEL, synthetic_data())  # --data synthetic's set
     assert json.loads(printed.output) == json.loads(json.dumps(same_data))
     ours = kc.evaluate(run.model, tiny_data)
     assert ours["test_accuracy"] == pytest.approx(run.metrics["test_accuracy"], abs=1e-6)
@@ -86,19 +86,19 @@ def test_predict_arrays_and_files(run, tiny_data, tmp_path):
     assert probabilities.argmax(1).tolist() == logits.argmax(1).tolist()
     path = tmp_path / "one.png"
     Image.fromarray(tiny_data.test_images[0]).save(path)
-    (row,) = kc.predict(run.run_dir / runs.MODEL, [path])
+    (row,) = kc.predict(run.run_dir / rundir.MODEL, [path])
     assert row["top"][0]["class"] == tiny_data.class_names[int(probabilities[0].argmax())]
 
 
 def test_export_model_from_a_path(run, tmp_path):
-    written = kc.export_model(run.run_dir / runs.MODEL, tmp_path / "m.tflite", "litert")
+    written = kc.export_model(run.run_dir / rundir.MODEL, tmp_path / "m.tflite", "litert")
     assert written == tmp_path / "m.tflite" and written.stat().st_size > 100_000
 
 
 def test_read_results_is_the_published_table():
     import csv
 
-    from keras_cifar.results import RESULTS_COLUMNS
+    from keras_cifar.reproduce.results import RESULTS_COLUMNS
 
     rows = kc.read_results("figures")
     with open("figures/results.csv", newline="") as f:
@@ -116,4 +116,4 @@ def test_reproduce_experiments_runs_and_returns_the_table(tmp_path):
                                     out_dir=tmp_path / "out", zoo_path=zoo_file)
     (row,) = rows
     assert row["id"] == "tiny-b" and row["seeds"] == 2
-    assert (tmp_path / "out" / "runs" / "tiny-b-s1" / runs.MODEL).is_file()
+    assert (tmp_path / "out" / "runs" / "tiny-b-s1" / rundir.MODEL).is_file()

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_cifar.builder import build_model
+from keras_cifar.models.builder import build_model
 from keras_cifar.zoo import parse_zoo
 
 from conftest import EXPECTED_PARAMS, NETWORK_IDS

@@ -7,11 +7,11 @@ import shutil
 import keras
 import pytest
 
-from keras_cifar import runs
-from keras_cifar.checkpoints import CURRENT, PREVIOUS
-from keras_cifar.data import synthetic_data
-from keras_cifar.config import RunConfig
-from keras_cifar.train import TrainingInterrupted, train_run
+from keras_cifar.training import rundir
+from keras_cifar.training.checkpoints import CURRENT, PREVIOUS
+from keras_cifar.data.sources import synthetic_data
+from keras_cifar.training.config import RunConfig
+from keras_cifar.training.train import TrainingInterrupted, train_run
 from keras_cifar.zoo import get_network
 
 DATA = synthetic_data(300, 100)
@@ -35,7 +35,7 @@ def interrupted_run(tmp_path, epochs=4, after=1):
 
 @pytest.mark.slow
 def test_two_checkpoints_are_kept_and_named_by_the_metadata(tmp_path):
-    backup = interrupted_run(tmp_path, after=2) / runs.BACKUP_DIR
+    backup = interrupted_run(tmp_path, after=2) / rundir.BACKUP_DIR
     current = json.loads((backup / CURRENT).read_text())
     previous = json.loads((backup / PREVIOUS).read_text())
     assert (current["epoch"], current["weights"]) == (3, "epoch-0003.weights.h5")
@@ -47,7 +47,7 @@ def test_two_checkpoints_are_kept_and_named_by_the_metadata(tmp_path):
 @pytest.mark.slow
 def test_a_backup_in_keras_own_layout_resumes_where_it_stopped(tmp_path):
     run_dir = interrupted_run(tmp_path, after=1)
-    backup = run_dir / runs.BACKUP_DIR
+    backup = run_dir / rundir.BACKUP_DIR
     current = json.loads((backup / CURRENT).read_text())
     shutil.copyfile(backup / current["weights"], backup / "latest.weights.h5")
     for path in list(backup.iterdir()):
@@ -58,4 +58,4 @@ def test_a_backup_in_keras_own_layout_resumes_where_it_stopped(tmp_path):
     counter = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: trained.append(epoch))
     train_run(RunConfig.of(get_network("mlp2"), epochs=4), DATA, out_dir=tmp_path, name="r", verbose=0, resume=True, callbacks=[counter])
     assert trained == [2, 3]  # epochs 0-1 were restored, not trained again
-    assert [r["epoch"] for r in runs.read_history(run_dir)] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in rundir.read_history(run_dir)] == [0, 1, 2, 3]

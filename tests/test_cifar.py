@@ -4,7 +4,7 @@ the fingerprint tells any two datasets apart."""
 import numpy as np
 import pytest
 
-from keras_cifar.cifar import CLASS_NAMES, fingerprint_arrays, make_data
+from keras_cifar.data.cifar import CLASS_NAMES, fingerprint_arrays, make_data
 from keras_cifar.errors import DataError
 
 

@@ -44,7 +44,7 @@ def test_worker_processes_are_quiet_too_unless_verbose(tmp_path, verbose):
 
 
 def test_importing_the_package_sets_no_environment_and_no_matplotlib_backend(tmp_path):
-    code = ("import os, sys; before = dict(os.environ); import keras_cifar, keras_cifar.plots, "
+    code = ("import os, sys; before = dict(os.environ); import keras_cifar, keras_cifar.plots.figures, "
             "keras_cifar.reproduce; import matplotlib; "
             "print(dict(os.environ) == before, 'matplotlib.pyplot' in sys.modules, "
             "'tensorflow' in sys.modules)")

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from keras_cifar import costs
-from keras_cifar.builder import build_model
+from keras_cifar.bench import costs
+from keras_cifar.models.builder import build_model
 
 from conftest import NETWORK_IDS, ZOO
 

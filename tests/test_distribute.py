@@ -46,9 +46,9 @@ def test_mirrored_run_reports_two_replicas_and_trains(tmp_path):
 def test_one_mirrored_step_equals_one_plain_step(tmp_path):
     out = run_python(
         "import json, keras, numpy as np\n"
-        "from keras_cifar.builder import build_model\n"
-        "from keras_cifar.data import synthetic_data\n"
-        "from keras_cifar.train import make_strategy\n"
+        "from keras_cifar.models.builder import build_model\n"
+        "from keras_cifar.data.sources import synthetic_data\n"
+        "from keras_cifar.training.train import make_strategy\n"
         "from keras_cifar.zoo import load_zoo\n"
         "d = synthetic_data(64, 10)\n"
         "def one_step(strategy):\n"
@@ -74,7 +74,7 @@ def test_one_mirrored_step_equals_one_plain_step(tmp_path):
 
 
 def test_devices_without_mirrored_is_refused():
-    from keras_cifar.config import RunConfig
+    from keras_cifar.training.config import RunConfig
     from keras_cifar.zoo import get_network
 
     with pytest.raises(ValueError, match="--devices needs --strategy mirrored"):

@@ -28,7 +28,7 @@ def test_bad_input_is_still_a_value_error_for_library_users():
 
 
 def test_an_unexpected_value_error_inside_training_is_a_bug_not_a_usage_error(runner, monkeypatch):
-    from keras_cifar import train
+    from keras_cifar.training import train
 
     def broken(*args, **kwargs):
         raise ValueError("an internal bug")

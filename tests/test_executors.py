@@ -12,12 +12,13 @@ import time
 
 import pytest
 
-from keras_cifar import reproduce as rep
-from keras_cifar import runs
+from keras_cifar import errors
+from keras_cifar.reproduce import experiments as rep
+from keras_cifar.training import rundir
 from keras_cifar.cli import cli
-from keras_cifar.config import RunConfig
-from keras_cifar.data import DataSpec
-from keras_cifar.executors import (Job, check_shared_dir, run_jobs,
+from keras_cifar.training.config import RunConfig
+from keras_cifar.data.sources import DataSpec
+from keras_cifar.reproduce.executors import (Job, check_shared_dir, run_jobs,
                                   threads_per_worker)
 from keras_cifar.zoo import load_zoo
 
@@ -97,12 +98,12 @@ def test_ray_retries_a_killed_task_and_it_resumes(tmp_path, ray_cluster, zoo_fil
         deadline = time.time() + 240
         while time.time() < deadline:
             try:
-                if len(runs.read_history(run_dir)) >= 3:
-                    pid = runs.read_config(run_dir)["pid"]
+                if len(rundir.read_history(run_dir)) >= 3:
+                    pid = rundir.read_config(run_dir)["pid"]
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
                     return
-            except (runs.RunError, KeyError, ProcessLookupError):
+            except (errors.RunError, KeyError, ProcessLookupError):
                 pass
             time.sleep(0.02)
 
@@ -111,9 +112,9 @@ def test_ray_retries_a_killed_task_and_it_resumes(tmp_path, ray_cluster, zoo_fil
     (summary,) = run_jobs(jobs, executor="ray")
     watcher.join()
     assert killed, "the task finished before it could be killed"
-    config = runs.read_config(run_dir)
+    config = rundir.read_config(run_dir)
     assert config["status"] == "finished" and config["pid"] != killed[0]
-    assert [int(r["epoch"]) for r in runs.read_history(run_dir)] == list(range(25))
+    assert [int(r["epoch"]) for r in rundir.read_history(run_dir)] == list(range(25))
     assert summary["run_dir"] == str(run_dir)
 
 
@@ -129,7 +130,7 @@ def test_worker_that_cannot_see_the_output_fails_with_that_message(tmp_path):
     job = Job(RunConfig.of(load_zoo().network("mlp2"), epochs=1),
               run_dir=str(tmp_path / "elsewhere" / "runs" / "x"),
               out_dir=str(tmp_path / "elsewhere"), marker="0123456789abcdef")
-    with pytest.raises(runs.RunError, match="cannot see the output directory.*every node"):
+    with pytest.raises(errors.RunError, match="cannot see the output directory.*every node"):
         check_shared_dir(job)
 
 

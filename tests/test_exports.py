@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_cifar import runs
-from keras_cifar.builder import build_model
+from keras_cifar.training import rundir
+from keras_cifar.models.builder import build_model
 from keras_cifar.cli import cli
 from keras_cifar.errors import ExportError
-from keras_cifar.exports import EXPORT_FORMATS, export_model
-from keras_cifar.serve import load_model_file
+from keras_cifar.serving.exports import EXPORT_FORMATS, export_model
+from keras_cifar.serving.predict import load_model_file
 from conftest import ZOO
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
@@ -23,7 +23,7 @@ IMAGES = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uin
 @pytest.fixture(scope="module", params=["mlp2", "cnn1"])
 def model_file(request, tmp_path_factory):
     """A zoo MLP and CNN saved as .keras files (seeded weights: export needs no training)."""
-    path = tmp_path_factory.mktemp(request.param) / runs.MODEL
+    path = tmp_path_factory.mktemp(request.param) / rundir.MODEL
     build_model(ZOO.network(request.param), seed=3).save(path)
     return path
 

@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_cifar import runs
+from keras_cifar import errors
+from keras_cifar.training import rundir
 from keras_cifar.cli import cli
-from keras_cifar.data import CLASS_NAMES, load_local, synthetic_data
-from keras_cifar.config import RunConfig
-from keras_cifar.train import TrainingInterrupted, train_run
+from keras_cifar.data.sources import CLASS_NAMES, load_local, synthetic_data
+from keras_cifar.training.config import RunConfig
+from keras_cifar.training.train import TrainingInterrupted, train_run
 from keras_cifar.zoo import ZooError, parse_zoo
 
 pytestmark = pytest.mark.faults
@@ -34,8 +35,9 @@ def hold_lock(run_dir: Path) -> subprocess.Popen:
     """Another process that holds the run directory's lock until killed."""
     code = textwrap.dedent(f"""
         import sys, time
-        from keras_cifar import runs
-        with runs.lock_run_dir({str(run_dir)!r}):
+        from keras_cifar import _fs
+        from keras_cifar.training import rundir
+        with _fs.lock_run_dir({str(run_dir)!r}):
             print("locked", flush=True)
             time.sleep(120)
     """)
@@ -57,14 +59,14 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_holder_blocks
         assert result.exit_code == 1, result.output
         assert "in use by another keras-cifar process" in result.output
         assert f"pid {holder.pid}" in result.output and "--resume" in result.output
-        assert not (run_dir / runs.HISTORY).exists()
+        assert not (run_dir / rundir.HISTORY).exists()
     finally:
         holder.kill()
         holder.wait()
     # the OS lock died with its process: the same command now trains
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert len(runs.read_history(run_dir)) == 1
+    assert len(rundir.read_history(run_dir)) == 1
 
 
 def test_a_second_reproduce_into_the_same_output_is_refused(runner, tmp_path):
@@ -96,30 +98,30 @@ def test_an_interrupt_while_finishing_resumes_by_finishing_without_training(runn
     with pytest.raises(TrainingInterrupted, match="--resume"):
         train_run(RunConfig.of(get_network("mlp2"), epochs=2), data, out_dir=tmp_path, name="r", verbose=0, callbacks=[InterruptWhenFitReturns()])
     run_dir = tmp_path / "r"
-    assert runs.run_status(run_dir) == runs.STATUS_INTERRUPTED
-    assert (run_dir / runs.BACKUP_DIR).is_dir()  # the last epoch's state survived fit's end
-    history = (run_dir / runs.HISTORY).read_text()
+    assert rundir.run_status(run_dir) == rundir.STATUS_INTERRUPTED
+    assert (run_dir / rundir.BACKUP_DIR).is_dir()  # the last epoch's state survived fit's end
+    history = (run_dir / rundir.HISTORY).read_text()
     result = runner.invoke(cli, ["train", "mlp2", "--data", "synthetic", "--epochs", "2",
                                  "--out", str(tmp_path), "--name", "r", "--resume"])
     assert result.exit_code == 0, result.output
-    assert (run_dir / runs.HISTORY).read_text() == history  # no epoch trained again
-    assert runs.run_status(run_dir) == runs.STATUS_FINISHED
-    for name in (runs.MODEL, runs.METRICS, runs.CURVES, runs.KERNELS, runs.CONFUSION):
+    assert (run_dir / rundir.HISTORY).read_text() == history  # no epoch trained again
+    assert rundir.run_status(run_dir) == rundir.STATUS_FINISHED
+    for name in (rundir.MODEL, rundir.METRICS, rundir.CURVES, rundir.KERNELS, rundir.CONFUSION):
         assert (run_dir / name).is_file(), name
-    assert not (run_dir / runs.BACKUP_DIR).exists()
+    assert not (run_dir / rundir.BACKUP_DIR).exists()
 
 
 def test_missing_figures_of_a_finished_run_are_drawn_on_resume(runner, tmp_path):
     args = ["train", "mlp2", *SYNTHETIC, "--epochs", "1", "--out", str(tmp_path), "--name", "r"]
     assert runner.invoke(cli, args).exit_code == 0
-    (tmp_path / "r" / runs.CURVES).unlink()
+    (tmp_path / "r" / rundir.CURVES).unlink()
     result = runner.invoke(cli, [*args, "--resume"])
     assert result.exit_code == 0 and "already finished" in result.output
-    assert (tmp_path / "r" / runs.CURVES).is_file()
+    assert (tmp_path / "r" / rundir.CURVES).is_file()
 
 
 def test_ctrl_c_outside_training_exits_130_with_the_hint(runner, monkeypatch):
-    from keras_cifar import data
+    from keras_cifar.data import sources as data
 
     def interrupted_load(self):
         raise KeyboardInterrupt
@@ -170,15 +172,15 @@ def test_a_full_disk_mid_run_ends_cleanly_and_resumes_from_the_last_good_epoch(s
 
     data = synthetic_data(300, 100)
     ballast = small_disk / "ballast"
-    with pytest.raises(runs.DiskError, match="free some space") as info:
+    with pytest.raises(errors.DiskError, match="free some space") as info:
         train_run(RunConfig.of(get_network("mlp2"), epochs=3), data, out_dir=small_disk, name="r", verbose=0, callbacks=[FillTheDiskAfterEpoch(ballast, 1)])
     assert "--resume" in str(info.value)
     run_dir = small_disk / "r"
-    assert runs.run_status(run_dir) == runs.STATUS_INTERRUPTED
+    assert rundir.run_status(run_dir) == rundir.STATUS_INTERRUPTED
     ballast.unlink()
     result = train_run(RunConfig.of(get_network("mlp2"), epochs=3), data, out_dir=small_disk, name="r", verbose=0, resume=True)
-    assert runs.run_status(run_dir) == runs.STATUS_FINISHED
-    assert [r["epoch"] for r in runs.read_history(run_dir)] == [0, 1, 2]
+    assert rundir.run_status(run_dir) == rundir.STATUS_FINISHED
+    assert [r["epoch"] for r in rundir.read_history(run_dir)] == [0, 1, 2]
     assert result.metrics["test_accuracy"] > 0
 
 
@@ -194,13 +196,13 @@ def test_a_torn_checkpoint_falls_back_to_the_previous_one(tmp_path):
 
     with pytest.raises(TrainingInterrupted):
         train_run(RunConfig.of(get_network("mlp2"), epochs=4), data, out_dir=tmp_path, name="r", verbose=0, callbacks=[StopAfter()])
-    backup = tmp_path / "r" / runs.BACKUP_DIR
+    backup = tmp_path / "r" / rundir.BACKUP_DIR
     latest = json.loads((backup / "training_metadata.json").read_text())
     weights = backup / latest["weights"]
     weights.write_bytes(weights.read_bytes()[:1000])  # torn by a full disk or a crash
     with pytest.warns(UserWarning, match="trying the previous one"):
         train_run(RunConfig.of(get_network("mlp2"), epochs=4), data, out_dir=tmp_path, name="r", verbose=0, resume=True)
-    assert [r["epoch"] for r in runs.read_history(tmp_path / "r")] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in rundir.read_history(tmp_path / "r")] == [0, 1, 2, 3]
 
 
 # ---- damaged decode cache -------------------------------------------------------------------
@@ -219,7 +221,7 @@ def write_folder(root: Path) -> Path:
 
 @pytest.mark.parametrize("damage", ["wrong labels, same fingerprint", "truncated", "bit flip"])
 def test_a_damaged_cache_is_discarded_with_a_warning_and_rebuilt(tmp_path, damage):
-    from keras_cifar import cache
+    from keras_cifar.data import cache
 
     source = write_folder(tmp_path / "cifar")
     original = load_local(source)
@@ -255,7 +257,7 @@ def model_file(tmp_path_factory):
     from keras_cifar.zoo import get_network
 
     result = train_run(RunConfig.of(get_network("mlp2"), epochs=1), synthetic_data(300, 100), verbose=0, out_dir=tmp_path_factory.mktemp("runs"))
-    return result.run_dir / runs.MODEL
+    return result.run_dir / rundir.MODEL
 
 
 def test_output_paths_are_checked_before_any_work(runner, tmp_path, model_file):
@@ -341,7 +343,7 @@ def test_sigterm_stops_reproduce_workers_and_nothing_outlives_it(tmp_path):
     # nothing queued was started, and what ran is resumable
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["long-0", "long-1"]
     for run_dir in (out / "runs").iterdir():
-        assert runs.run_status(run_dir) in (runs.STATUS_RUNNING, runs.STATUS_INTERRUPTED)
+        assert rundir.run_status(run_dir) in (rundir.STATUS_RUNNING, rundir.STATUS_INTERRUPTED)
 
 
 # ---- hostile or huge zoo entries -------------------------------------------------------------
@@ -423,7 +425,7 @@ def test_high_bit_depth_images_predict_as_their_8_bit_version(runner, tmp_path, 
 
 
 def test_pixels_with_no_known_range_are_refused(model_file, tmp_path):
-    from keras_cifar.serve import ModelFileError, read_image
+    from keras_cifar.serving.predict import ModelFileError, read_image
 
     Image.fromarray(np.full((32, 32), 300.0, dtype=np.float32), mode="F").save(tmp_path / "f.tif")
     with pytest.raises(ModelFileError, match="no known range"):
@@ -458,7 +460,7 @@ def test_a_bad_seed_names_the_option_and_leaves_no_run_directory(runner, tmp_pat
 
 
 def test_a_limit_that_drops_classes_warns_and_names_them():
-    from keras_cifar.data import limit_data
+    from keras_cifar.data.sources import limit_data
 
     with pytest.warns(UserWarning, match="lacks the class"):
         limit_data(synthetic_data(200, 100), 5)

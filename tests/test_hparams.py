@@ -5,19 +5,20 @@ import json
 
 import pytest
 
-from keras_cifar import runs
+from keras_cifar import _fs
+from keras_cifar.training import rundir
 from keras_cifar.cli import cli
-from keras_cifar.hparams import TENSORBOARD_SUBDIR, write_hparams_logs
+from keras_cifar.reproduce.hparams import TENSORBOARD_SUBDIR, write_hparams_logs
 
 
 def write_run(root, name, *, network="net", lr=0.01, momentum=0.9, seed=0, accuracies=(0.3, 0.5),
-              status=runs.STATUS_FINISHED):
+              status=rundir.STATUS_FINISHED):
     run_dir = root / name
-    runs.atomic_write_json(run_dir / runs.CONFIG, {"status": status, "identity": {
+    _fs.atomic_write_json(run_dir / rundir.CONFIG, {"status": status, "identity": {
         "network": {"id": network}, "lr": lr, "momentum": momentum, "seed": seed}})
     rows = "".join(f"{e},{a},{2 - a}\n" for e, a in enumerate(accuracies))
-    (run_dir / runs.HISTORY).write_text("epoch,val_accuracy,val_loss\n" + rows)
-    runs.atomic_write_json(run_dir / runs.METRICS, {"test_accuracy": accuracies[-1],
+    (run_dir / rundir.HISTORY).write_text("epoch,val_accuracy,val_loss\n" + rows)
+    _fs.atomic_write_json(run_dir / rundir.METRICS, {"test_accuracy": accuracies[-1],
                                                     "test_loss": 2 - accuracies[-1]})
     return run_dir
 
@@ -49,7 +50,7 @@ def read_logs(log_dir):
 def test_every_finished_run_is_a_session_with_its_hparams_and_metrics(tmp_path):
     a = write_run(tmp_path / "runs", "net-a", lr=0.01, accuracies=(0.2, 0.6, 0.5))
     b = write_run(tmp_path / "runs", "net-b", lr=0.1, momentum=0, seed=2)
-    unfinished = write_run(tmp_path / "runs", "net-c", status=runs.STATUS_RUNNING)
+    unfinished = write_run(tmp_path / "runs", "net-c", status=rundir.STATUS_RUNNING)
     log_dir = write_hparams_logs(tmp_path, [a, b, unfinished], {"net-a": "exp-a", "net-b": "exp-b"})
     assert log_dir == tmp_path / TENSORBOARD_SUBDIR
     logs = read_logs(log_dir)
@@ -91,5 +92,5 @@ def test_a_sweeps_runs_appear_in_the_hparams_data(runner, tmp_path):
     assert grid == {(0.01, 0.0), (0.01, 0.9), (0.05, 0.0), (0.05, 0.9)}
     for run, entry in logs.items():
         if run != ".":
-            metrics = json.loads((tmp_path / "runs" / run / runs.METRICS).read_text())
+            metrics = json.loads((tmp_path / "runs" / run / rundir.METRICS).read_text())
             assert entry["test_accuracy"][-1][1] == pytest.approx(metrics["test_accuracy"])

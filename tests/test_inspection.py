@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from keras_cifar.builder import build_model
-from keras_cifar.inspection import parameter_dump, summary_text
+from keras_cifar.models.builder import build_model
+from keras_cifar.models.inspection import parameter_dump, summary_text
 
 from conftest import NETWORK_IDS
 

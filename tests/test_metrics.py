@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_cifar.metrics import NotebookLoss
-from keras_cifar.notebook_loss import notebook_scale_loss
+from keras_cifar.training.metrics import NotebookLoss
+from keras_cifar.training.notebook_loss import notebook_scale_loss
 
 
 def per_example_cross_entropy(logits, labels):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_cifar.notebook_loss import notebook_scale_loss
+from keras_cifar.training.notebook_loss import notebook_scale_loss
 
 
 def test_three_batches_the_last_one_partial_by_hand():

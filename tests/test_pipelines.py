@@ -3,8 +3,8 @@ same batches; evaluation keeps the order."""
 
 import numpy as np
 
-from keras_cifar.data import synthetic_data
-from keras_cifar.pipelines import eval_pipeline, train_pipeline
+from keras_cifar.data.sources import synthetic_data
+from keras_cifar.data.pipelines import eval_pipeline, train_pipeline
 
 
 def test_train_pipeline_order_depends_only_on_seed_and_epoch():

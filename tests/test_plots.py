@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_cifar import runs
-from keras_cifar.builder import build_model
+from keras_cifar.training import rundir
+from keras_cifar.models.builder import build_model
 from keras_cifar.cli import cli
-from keras_cifar.plots import first_layer_kernels, plot_kernels
+from keras_cifar.plots.figures import first_layer_kernels, plot_kernels
 
 from conftest import NETWORK_IDS
 
@@ -41,9 +41,9 @@ def test_plot_kernels_writes_png(zoo, tmp_path):
 
 def test_plot_redraws_curves_and_compares_runs(runner, trained_run, tmp_path):
     run_dir = trained_run.run_dir
-    (run_dir / runs.CURVES).unlink()
+    (run_dir / rundir.CURVES).unlink()
     result = runner.invoke(cli, ["plot", str(run_dir)])
-    assert result.exit_code == 0 and (run_dir / runs.CURVES).exists()
+    assert result.exit_code == 0 and (run_dir / rundir.CURVES).exists()
     out = tmp_path / "both.png"
     result = runner.invoke(cli, ["plot", str(run_dir), str(run_dir), "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -58,5 +58,5 @@ def test_plot_without_history_is_a_clean_error(runner, tmp_path):
 
 def test_kernels_command(runner, trained_run, tmp_path):
     out = tmp_path / "k.png"
-    result = runner.invoke(cli, ["kernels", str(trained_run.run_dir / runs.MODEL), "-o", str(out)])
+    result = runner.invoke(cli, ["kernels", str(trained_run.run_dir / rundir.MODEL), "-o", str(out)])
     assert result.exit_code == 0 and out.exists()

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from keras_cifar import reproduce as rep
-from keras_cifar import runs
+from keras_cifar.reproduce import experiments as rep
+from keras_cifar import _fs
+from keras_cifar.training import rundir
 from keras_cifar.cli import cli
 from keras_cifar.zoo import load_zoo
 
@@ -41,8 +42,8 @@ def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
     assert abs(float(a["gap"]) - (0.5 - float(a["our_mean"]))) < 1e-4
     assert (a["report_text_lr"], a["report_words"]) == ("0.1", "half")  # the text's, not the run's
     assert b["report_text_lr"] == "0.02"  # the text states nothing else: the lr as run
-    history = runs.read_history(out / "runs" / "tiny-b")
-    metrics = runs.read_metrics(out / "runs" / "tiny-b")
+    history = rundir.read_history(out / "runs" / "tiny-b")
+    metrics = rundir.read_metrics(out / "runs" / "tiny-b")
     assert len(history) == 3 and float(b["our_loss"]) == pytest.approx(metrics["test_loss"], abs=1e-6)
     assert float(b["our_loss_notebook_scale"]) == pytest.approx(history[-1]["val_notebook_loss"],
                                                                 rel=1e-4)
@@ -57,7 +58,7 @@ def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
     runs_logged = {p.parent.name for p in (out / "tensorboard").rglob("events.out.tfevents.*")}
     assert runs_logged == {"tensorboard", "tiny-a", "tiny-b"}
 
-    model = out / "runs" / "tiny-a" / runs.MODEL
+    model = out / "runs" / "tiny-a" / rundir.MODEL
     before = model.stat().st_mtime_ns
     second = invoke(runner, zoo_file, "run", "--all", "--data", "synthetic", "--limit", "200", "--out", str(out))
     assert second.exit_code == 0
@@ -69,7 +70,7 @@ def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_experiment_resumes(runner, zoo_file, tmp_path, monkeypatch):
-    from keras_cifar import callbacks
+    from keras_cifar.training import callbacks
 
     out = tmp_path / "out"
     original = callbacks.EpochClock.on_epoch_end
@@ -90,7 +91,7 @@ def test_interrupted_experiment_resumes(runner, zoo_file, tmp_path, monkeypatch)
     resumed = invoke(runner, zoo_file, "run", "tiny-b", "--data", "synthetic", "--limit", "200",
                      "--out", str(out))
     assert resumed.exit_code == 0, resumed.output
-    assert [r["epoch"] for r in runs.read_history(out / "runs" / "tiny-b")] == [0, 1, 2]
+    assert [r["epoch"] for r in rundir.read_history(out / "runs" / "tiny-b")] == [0, 1, 2]
 
 
 def test_dry_run_and_selection(runner, zoo_file, tmp_path):
@@ -123,8 +124,8 @@ def test_the_one_command_spellings_still_work_with_a_note(runner, zoo_file, tmp_
 
 
 def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path, monkeypatch):
-    from keras_cifar import executors
-    from keras_cifar.data import DataSpec
+    from keras_cifar.reproduce import executors
+    from keras_cifar.data.sources import DataSpec
 
     zoo = load_zoo(zoo_file)
     handed_out = {}
@@ -143,8 +144,8 @@ def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path,
     # what is left counts, not the epochs: tiny-b with 2 of 3 epochs done now has the least left
     partial = rep.experiment_run_dir(tmp_path, "tiny-b")
     partial.mkdir(parents=True)
-    runs.atomic_write_json(partial / runs.CONFIG, {"status": runs.STATUS_INTERRUPTED})
-    (partial / runs.HISTORY).write_text("epoch,loss,seconds\n0,2.3,1.0\n1,2.2,1.0\n")
+    _fs.atomic_write_json(partial / rundir.CONFIG, {"status": rundir.STATUS_INTERRUPTED})
+    (partial / rundir.HISTORY).write_text("epoch,loss,seconds\n0,2.3,1.0\n1,2.2,1.0\n")
     statuses = rep.experiment_status(zoo, zoo.experiments.values(), tmp_path, seeds=(0, 1))
     assert [(st.experiment.id, st.seed) for st in rep.longest_first(statuses)] == [
         ("tiny-a", 0), ("tiny-b", 0), ("tiny-b", 1), ("tiny-a", 1)]
@@ -191,10 +192,10 @@ def test_time_left_comes_from_the_newest_run_of_the_network(tmp_path):
     estimate once this machine has trained the network."""
     def write(name, started, seconds):
         run_dir = tmp_path / rep.RUNS_SUBDIR / name
-        runs.atomic_write_json(run_dir / runs.CONFIG, {
-            "status": runs.STATUS_FINISHED, "started": started,
+        _fs.atomic_write_json(run_dir / rundir.CONFIG, {
+            "status": rundir.STATUS_FINISHED, "started": started,
             "identity": {"network": {"id": "lenet5"}}})
-        (run_dir / runs.HISTORY).write_text(
+        (run_dir / rundir.HISTORY).write_text(
             "epoch,loss,seconds\n" + "".join(f"{e},2.0,{s}\n" for e, s in enumerate(seconds)))
 
     assert rep.epoch_seconds(tmp_path, "lenet5") == rep.DEFAULT_EPOCH_SECONDS["lenet5"]

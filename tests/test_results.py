@@ -5,7 +5,9 @@ import io
 
 import pytest
 
-from keras_cifar import results, runs
+from keras_cifar.reproduce import results
+from keras_cifar import _fs
+from keras_cifar.training import rundir
 from keras_cifar.zoo import parse_zoo
 
 ISSUE_COLUMNS = ("id, network, lr, momentum, epochs, inputs, seeds, original_accuracy, "
@@ -27,15 +29,15 @@ ZOO = parse_zoo({
 })
 
 
-def write_run(root, name, accuracies, *, lr=0.01, momentum=0.9, status=runs.STATUS_FINISHED):
+def write_run(root, name, accuracies, *, lr=0.01, momentum=0.9, status=rundir.STATUS_FINISHED):
     run_dir = root / name
-    runs.atomic_write_json(run_dir / runs.CONFIG, {
+    _fs.atomic_write_json(run_dir / rundir.CONFIG, {
         "status": status, "identity": {"network": {"id": "net"}, "lr": lr,
                                        "momentum": momentum, "epochs": len(accuracies)}})
     rows = "".join(f"{e},{a},2.0,{a / 10},1.5\n" for e, a in enumerate(accuracies))
-    (run_dir / runs.HISTORY).write_text("epoch,val_accuracy,val_loss,val_notebook_loss,seconds\n"
+    (run_dir / rundir.HISTORY).write_text("epoch,val_accuracy,val_loss,val_notebook_loss,seconds\n"
                                         + rows)
-    runs.atomic_write_json(run_dir / runs.METRICS, {
+    _fs.atomic_write_json(run_dir / rundir.METRICS, {
         "test_accuracy": accuracies[-1], "test_loss": 1.0 + accuracies[-1],
         "test_loss_notebook": accuracies[-1] / 100, "seconds": 9.0})
     return run_dir
@@ -47,7 +49,7 @@ def out(tmp_path):
     write_run(ours, "exp", [0.1, 0.5, 0.6, 0.6, 0.6, 0.60])
     write_run(ours, "exp-s1", [0.1, 0.5, 0.6, 0.6, 0.6, 0.64])
     write_run(ours, "exp-s2", [0.1, 0.5, 0.6, 0.6, 0.6, 0.62])
-    write_run(ours, "exp-s3", [0.1, 0.2], status=runs.STATUS_RUNNING)  # unfinished: not counted
+    write_run(ours, "exp-s3", [0.1, 0.2], status=rundir.STATUS_RUNNING)  # unfinished: not counted
     write_run(ours, "exp-s4", [0.9] * 6, lr=0.1)  # other settings under the name: not counted
     write_run(ours, "exp-sx", [0.9] * 6)  # not a seed suffix
     return tmp_path
@@ -90,7 +92,7 @@ def test_csv_has_the_issues_columns_in_order(out):
     (None, "open"), ([0.61, 0.62, 0.63], "data"), ([0.66, 0.67, 0.68], "bug to find")])
 def test_verdict_uses_the_pytorch_reference(out, reference, verdict):
     for seed, accuracy in enumerate(reference or []):
-        write_run(out / results.TORCH_SUBDIR, runs.run_dir_name("exp", seed), [accuracy] * 6)
+        write_run(out / results.TORCH_SUBDIR, rundir.run_dir_name("exp", seed), [accuracy] * 6)
     (row,) = results.results_rows(ZOO, out)
     assert row["verdict"].startswith(verdict)
     markdown = results.results_markdown([row], "Data: test.", [])
@@ -111,7 +113,7 @@ def test_a_data_verdict_above_the_original_does_not_blame_the_jpeg_copy():
     ([0.66], "bug to find (provisional, 1 of 3 seeds); PyTorch 66.0 (n=1)")])
 def test_summary_row_has_mean_seeds_gap_losses_and_the_verdict_with_pytorch(out, reference, cell):
     for seed, accuracy in enumerate(reference or []):
-        write_run(out / results.TORCH_SUBDIR, runs.run_dir_name("exp", seed), [accuracy] * 6)
+        write_run(out / results.TORCH_SUBDIR, rundir.run_dir_name("exp", seed), [accuracy] * 6)
     rows = results.results_rows(ZOO, out, original_curves={})
     header, rule, line = results.summary_markdown(rows).splitlines()
     assert header.count("|") == rule.count("|") == line.count("|") == 11

@@ -5,7 +5,9 @@ import os
 
 import pytest
 
-from keras_cifar import runs
+from keras_cifar import errors
+from keras_cifar import _fs
+from keras_cifar.training import rundir
 
 
 def identity(**overrides):
@@ -15,70 +17,70 @@ def identity(**overrides):
 
 
 def test_run_name_is_readable_and_hash_covers_everything():
-    name = runs.run_name(identity())
+    name = rundir.run_name(identity())
     assert name.startswith("cnn3-lr0.1-m0.9-e20-s0-")
-    assert runs.run_name(identity(data={"fingerprint": "other"})) != name
-    assert runs.run_name(identity(limit=100)) != name
-    assert runs.run_name(identity()) == name
+    assert rundir.run_name(identity(data={"fingerprint": "other"})) != name
+    assert rundir.run_name(identity(limit=100)) != name
+    assert rundir.run_name(identity()) == name
 
 
 def test_one_naming_scheme_for_train_sweep_and_reproduce():
-    label = runs.settings_label("cnn3", 0.1, 0.9, 20)
+    label = rundir.settings_label("cnn3", 0.1, 0.9, 20)
     assert label == "cnn3-lr0.1-m0.9-e20"
-    assert runs.run_name(identity()).startswith(label + "-s0-")  # train: label, seed, hash
-    assert runs.run_dir_name(label, 0) == label  # a sweep's point, seed 0
-    assert runs.run_dir_name("lenet5-lr0.01", 2) == "lenet5-lr0.01-s2"  # an experiment, seed 2
+    assert rundir.run_name(identity()).startswith(label + "-s0-")  # train: label, seed, hash
+    assert rundir.run_dir_name(label, 0) == label  # a sweep's point, seed 0
+    assert rundir.run_dir_name("lenet5-lr0.01", 2) == "lenet5-lr0.01-s2"  # an experiment, seed 2
 
 
 def test_identity_differences_name_nested_keys():
-    assert runs.identity_differences(identity(), identity(lr=0.2, data={"fingerprint": "x"})) == [
+    assert rundir.identity_differences(identity(), identity(lr=0.2, data={"fingerprint": "x"})) == [
         "data.fingerprint", "lr"]
 
 
 def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path):
     target = tmp_path / "config.json"
-    runs.atomic_write_json(target, {"a": 1})
+    _fs.atomic_write_json(target, {"a": 1})
     with pytest.raises(TypeError):
-        runs.atomic_write_json(target, {"a": object()})
+        _fs.atomic_write_json(target, {"a": object()})
     assert target.read_text() == '{\n  "a": 1\n}\n'
     assert os.listdir(tmp_path) == ["config.json"]
 
 
 def test_truncate_history_keeps_epochs_before_the_restore(tmp_path):
-    (tmp_path / runs.HISTORY).write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n")
-    runs.truncate_history(tmp_path, 2)
-    assert [r["epoch"] for r in runs.read_history(tmp_path)] == [0.0, 1.0]
+    (tmp_path / rundir.HISTORY).write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n")
+    rundir.truncate_history(tmp_path, 2)
+    assert [r["epoch"] for r in rundir.read_history(tmp_path)] == [0.0, 1.0]
 
 
 def test_missing_files_give_run_errors(tmp_path):
-    with pytest.raises(runs.RunError, match="no config.json"):
-        runs.read_config(tmp_path)
-    with pytest.raises(runs.RunError, match="no history.csv"):
-        runs.read_history(tmp_path)
-    assert runs.run_status(tmp_path) is runs.RunStatus.NOT_STARTED
+    with pytest.raises(errors.RunError, match="no config.json"):
+        rundir.read_config(tmp_path)
+    with pytest.raises(errors.RunError, match="no history.csv"):
+        rundir.read_history(tmp_path)
+    assert rundir.run_status(tmp_path) is rundir.RunStatus.NOT_STARTED
 
 
 @pytest.mark.parametrize("stored, status", [
-    ("finished", runs.RunStatus.FINISHED), ("interrupted", runs.RunStatus.INTERRUPTED),
-    ("failed", runs.RunStatus.FAILED), ("failed: NaN loss (written before the enum)", runs.RunStatus.FAILED),
+    ("finished", rundir.RunStatus.FINISHED), ("interrupted", rundir.RunStatus.INTERRUPTED),
+    ("failed", rundir.RunStatus.FAILED), ("failed: NaN loss (written before the enum)", rundir.RunStatus.FAILED),
 ])
 def test_run_status_reads_every_stored_state(tmp_path, stored, status):
-    runs.atomic_write_json(tmp_path / runs.CONFIG, {"status": stored})
-    assert runs.run_status(tmp_path) is status
-    assert json.loads((tmp_path / runs.CONFIG).read_text())["status"] == stored
+    _fs.atomic_write_json(tmp_path / rundir.CONFIG, {"status": stored})
+    assert rundir.run_status(tmp_path) is status
+    assert json.loads((tmp_path / rundir.CONFIG).read_text())["status"] == stored
 
 
 def test_an_unknown_run_status_is_an_error_naming_it(tmp_path):
-    runs.atomic_write_json(tmp_path / runs.CONFIG, {"status": "paused"})
-    with pytest.raises(runs.RunError, match="unknown run status.*status='paused'"):
-        runs.run_status(tmp_path)
+    _fs.atomic_write_json(tmp_path / rundir.CONFIG, {"status": "paused"})
+    with pytest.raises(errors.RunError, match="unknown run status.*status='paused'"):
+        rundir.run_status(tmp_path)
 
 
 def test_the_run_identity_and_its_hash_stay_stable():
     """Runs trained before a change must resume and count after it: the identity's fields and
     hash for known settings are pinned (cnn3 as run, on the default synthetic data)."""
-    from keras_cifar.config import RunConfig
-    from keras_cifar.data import synthetic_data
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.data.sources import synthetic_data
     from keras_cifar.zoo import get_network
 
     config = RunConfig(get_network("cnn3"), lr=0.01, momentum=0.9, epochs=20, batch_size=64,
@@ -86,4 +88,4 @@ def test_the_run_identity_and_its_hash_stay_stable():
     identity = config.identity(synthetic_data())
     assert sorted(identity) == ["batch_size", "data", "epochs", "init", "limit", "lr",
                                 "momentum", "network", "seed"]
-    assert runs.run_name(identity) == "cnn3-lr0.01-m0.9-e20-s0-a07624e2"
+    assert rundir.run_name(identity) == "cnn3-lr0.01-m0.9-e20-s0-a07624e2"

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from keras_cifar import startup
+from keras_cifar import _env
 
 
 def _python(code, **env):
-    environment = {k: v for k, v in os.environ.items() if k != startup.ONEDNN_ENV_VAR}
+    environment = {k: v for k, v in os.environ.items() if k != _env.ONEDNN_ENV_VAR}
     environment.update(env)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=environment, timeout=300)
@@ -20,7 +20,7 @@ def _python(code, **env):
     return done.stdout.strip()
 
 
-ASK_AND_PRINT = ("import os; from keras_cifar import startup; startup.prefer_onednn(); "
+ASK_AND_PRINT = ("import os; from keras_cifar import _env; _env.prefer_onednn(); "
                  "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
 
 
@@ -42,10 +42,10 @@ def test_after_tensorflow_started_it_changes_nothing():
     ("", "tensorflow default")])
 def test_onednn_setting_names_what_the_environment_asked(monkeypatch, value, setting):
     if value is None:
-        monkeypatch.delenv(startup.ONEDNN_ENV_VAR, raising=False)
+        monkeypatch.delenv(_env.ONEDNN_ENV_VAR, raising=False)
     else:
-        monkeypatch.setenv(startup.ONEDNN_ENV_VAR, value)
-    assert startup.onednn_setting() == setting
+        monkeypatch.setenv(_env.ONEDNN_ENV_VAR, value)
+    assert _env.onednn_setting() == setting
 
 
 @pytest.mark.slow

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from keras_cifar import results, runs
-from keras_cifar.data import synthetic_data
-from keras_cifar.notebook_loss import notebook_scale_loss
+from keras_cifar.reproduce import results
+from keras_cifar.training import rundir
+from keras_cifar.data.sources import synthetic_data
+from keras_cifar.training.notebook_loss import notebook_scale_loss
 from keras_cifar.zoo import parse_zoo
 
 pytest.importorskip("torch")
@@ -37,12 +38,12 @@ def run(out, seed=0):
 def test_writes_a_finished_run_the_results_table_reads(tmp_path):
     run_dir = run(tmp_path)
     assert run_dir == tmp_path / "torch" / "tiny-a"
-    history = runs.read_history(run_dir)
+    history = rundir.read_history(run_dir)
     assert [r["epoch"] for r in history] == [0, 1, 2]
     # 100 test images: a batch of 64 and one of 36, so the notebook scale is not mean / 64
     last = history[-1]
     assert last["val_notebook_loss"] != pytest.approx(last["val_loss"] / 64, rel=1e-3)
-    assert runs.read_metrics(run_dir)["test_loss_notebook"] == last["val_notebook_loss"]
+    assert rundir.read_metrics(run_dir)["test_loss_notebook"] == last["val_notebook_loss"]
     assert not (run_dir / torch_reference.CHECKPOINT).exists()
     reference = results.finished_runs(tmp_path, ZOO.experiment("tiny-a"), results.TORCH_SUBDIR)
     assert [r.seed for r in reference] == [0]
@@ -64,7 +65,7 @@ def test_the_notebook_test_pass_matches_the_numpy_definition():
 
 
 def test_an_interrupted_run_resumes_to_the_same_history(tmp_path, monkeypatch):
-    straight = runs.read_history(run(tmp_path / "straight"))
+    straight = rundir.read_history(run(tmp_path / "straight"))
     original_epoch = torch_reference.TorchTrainer.train_epoch
     calls = []
 
@@ -78,7 +79,7 @@ def test_an_interrupted_run_resumes_to_the_same_history(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "resumed")
     monkeypatch.setattr(torch_reference.TorchTrainer, "train_epoch", original_epoch)
-    resumed = runs.read_history(run(tmp_path / "resumed"))
+    resumed = rundir.read_history(run(tmp_path / "resumed"))
     for a, b in zip(straight, resumed):
         assert a["val_accuracy"] == b["val_accuracy"]
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-9)

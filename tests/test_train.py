@@ -13,16 +13,16 @@ import keras
 import numpy as np
 import pytest
 
-from keras_cifar import runs
+from keras_cifar.training import rundir
 from keras_cifar.cli import cli
-from keras_cifar.config import RunConfig
-from keras_cifar.startup import onednn_setting
-from keras_cifar.train import steps_per_execution, train_run
+from keras_cifar.training.config import RunConfig
+from keras_cifar._env import onednn_setting
+from keras_cifar.training.train import steps_per_execution, train_run
 
 from conftest import NETWORK_IDS
 
-ARTIFACTS = [runs.CONFIG, runs.HISTORY, runs.MODEL, runs.SUMMARY, runs.PARAMETERS, runs.METRICS,
-             runs.CURVES, runs.KERNELS, runs.CONFUSION]
+ARTIFACTS = [rundir.CONFIG, rundir.HISTORY, rundir.MODEL, rundir.SUMMARY, rundir.PARAMETERS, rundir.METRICS,
+             rundir.CURVES, rundir.KERNELS, rundir.CONFUSION]
 SYNTHETIC = ["--data", "synthetic"]
 
 
@@ -40,36 +40,36 @@ def test_every_network_trains_one_epoch_and_writes_every_artifact(runner, tmp_pa
     run_dir = only_run_dir(tmp_path)
     assert run_dir.name.startswith(f"{network_id}-lr")
     assert all((run_dir / name).is_file() for name in ARTIFACTS)
-    assert not (run_dir / runs.BACKUP_DIR).exists()
-    config = json.loads((run_dir / runs.CONFIG).read_text())
+    assert not (run_dir / rundir.BACKUP_DIR).exists()
+    config = json.loads((run_dir / rundir.CONFIG).read_text())
     assert config["status"] == "finished"
     assert config["identity"]["network"]["id"] == network_id
     assert config["identity"]["data"]["is_cifar10"] is False
     assert {"keras", "tensorflow"} <= set(config["versions"])
-    with open(run_dir / runs.HISTORY) as f:
+    with open(run_dir / rundir.HISTORY) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 1
     assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(rows[0])
-    metrics = json.loads((run_dir / runs.METRICS).read_text())
+    metrics = json.loads((run_dir / rundir.METRICS).read_text())
     assert len(metrics["per_class_accuracy"]) == 10
     assert np.array(metrics["confusion_matrix"]).sum() == 300
     assert abs(metrics["test_accuracy"] - float(rows[0]["val_accuracy"])) < 1e-6
-    assert "Total params" in (run_dir / runs.SUMMARY).read_text()
-    assert "Layer: dense1.kernel" in (run_dir / runs.PARAMETERS).read_text()
+    assert "Total params" in (run_dir / rundir.SUMMARY).read_text()
+    assert "Layer: dense1.kernel" in (run_dir / rundir.PARAMETERS).read_text()
     assert f"Run directory: {run_dir}" in result.output
 
 
 def test_saved_model_predicts_as_the_trained_one(tmp_path, tiny_data, zoo):
     result = train_run(RunConfig.of(zoo.network("lenet5"), epochs=1), tiny_data, out_dir=tmp_path, verbose=0)
     pixels = tiny_data.test_images[:16]
-    loaded = keras.saving.load_model(result.run_dir / runs.MODEL)
+    loaded = keras.saving.load_model(result.run_dir / rundir.MODEL)
     np.testing.assert_allclose(loaded.predict(pixels, verbose=0),
                                result.model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
 def test_learns_synthetic_data(tmp_path, zoo):
-    from keras_cifar.data import synthetic_data
+    from keras_cifar.data.sources import synthetic_data
 
     result = train_run(RunConfig.of(zoo.network("mlp2"), epochs=3), synthetic_data(2000, 500), out_dir=tmp_path, verbose=0)
     assert result.metrics["test_accuracy"] > 0.5
@@ -81,7 +81,7 @@ def test_same_seed_same_history(tmp_path, tiny_data, zoo, network_id):
     histories = []
     for name in ("a", "b"):
         result = train_run(RunConfig.of(zoo.network(network_id), epochs=2, lr=0.05, momentum=0.9), tiny_data, out_dir=tmp_path, name=name, verbose=0)
-        histories.append([(r["loss"], r["val_loss"]) for r in runs.read_history(result.run_dir)])
+        histories.append([(r["loss"], r["val_loss"]) for r in rundir.read_history(result.run_dir)])
     assert histories[0] == histories[1]
 
 
@@ -99,7 +99,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
 
     victim = subprocess.Popen(_train_cli(tmp_path / "killed"), env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    history = tmp_path / "killed" / "run" / runs.HISTORY
+    history = tmp_path / "killed" / "run" / rundir.HISTORY
     deadline = time.time() + 300
     while time.time() < deadline and victim.poll() is None:
         if history.exists() and len(history.read_text().splitlines()) >= 1 + 3:
@@ -108,7 +108,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     assert victim.poll() is None, "the run finished before it could be killed"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert json.loads((tmp_path / "killed" / "run" / runs.CONFIG).read_text())["status"] == "running"
+    assert json.loads((tmp_path / "killed" / "run" / rundir.CONFIG).read_text())["status"] == "running"
 
     refused = subprocess.run(_train_cli(tmp_path / "killed"), env=env, capture_output=True,
                              text=True, timeout=600)
@@ -117,13 +117,13 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     resumed = subprocess.run(_train_cli(tmp_path / "killed", "--resume"), env=env,
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    rows = runs.read_history(tmp_path / "killed" / "run")
+    rows = rundir.read_history(tmp_path / "killed" / "run")
     assert [int(r["epoch"]) for r in rows] == list(range(12))
-    expected = runs.read_history(tmp_path / "reference" / "run")
+    expected = rundir.read_history(tmp_path / "reference" / "run")
     np.testing.assert_allclose([r["val_loss"] for r in rows], [r["val_loss"] for r in expected],
                                rtol=1e-6)
-    final = keras.saving.load_model(tmp_path / "killed" / "run" / runs.MODEL).get_weights()
-    wanted = keras.saving.load_model(tmp_path / "reference" / "run" / runs.MODEL).get_weights()
+    final = keras.saving.load_model(tmp_path / "killed" / "run" / rundir.MODEL).get_weights()
+    wanted = keras.saving.load_model(tmp_path / "reference" / "run" / rundir.MODEL).get_weights()
     for a, b in zip(final, wanted):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
@@ -134,9 +134,9 @@ def test_nan_loss_stops_with_exit_1_and_failed_status(runner, tmp_path):
     assert result.exit_code == 1, result.output
     assert "NaN" in result.output and "epoch 1" in result.output and "smaller --lr" in result.output
     assert "Traceback" not in result.output
-    config = json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())
+    config = json.loads((only_run_dir(tmp_path) / rundir.CONFIG).read_text())
     assert config["status"] == "failed" and "NaN or infinite" in config["error"]
-    assert runs.run_status(only_run_dir(tmp_path)) is runs.RunStatus.FAILED
+    assert rundir.run_status(only_run_dir(tmp_path)) is rundir.RunStatus.FAILED
 
 
 @pytest.mark.slow
@@ -144,16 +144,16 @@ def test_refuses_to_overwrite_a_finished_run(runner, tmp_path):
     args = ["train", "mlp2", *SYNTHETIC, "--epochs", "1", "--limit", "100", "--out", str(tmp_path)]
     assert runner.invoke(cli, args).exit_code == 0
     run_dir = only_run_dir(tmp_path)
-    before = (run_dir / runs.MODEL).stat().st_mtime_ns
+    before = (run_dir / rundir.MODEL).stat().st_mtime_ns
     refused = runner.invoke(cli, args)
     assert refused.exit_code == 2
     assert "already holds a finished run" in refused.output
-    assert (run_dir / runs.MODEL).stat().st_mtime_ns == before
+    assert (run_dir / rundir.MODEL).stat().st_mtime_ns == before
     again = runner.invoke(cli, [*args, "--resume"])
     assert again.exit_code == 0 and "already finished" in again.output
     forced = runner.invoke(cli, [*args, "--force"])
     assert forced.exit_code == 0
-    assert (run_dir / runs.MODEL).stat().st_mtime_ns != before
+    assert (run_dir / rundir.MODEL).stat().st_mtime_ns != before
 
 
 @pytest.mark.slow
@@ -196,7 +196,7 @@ def test_integer_momentum_works(runner, tmp_path):
     result = runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--momentum", "0", "--epochs", "1",
                                  "--limit", "100", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())["identity"]["momentum"] == 0
+    assert json.loads((only_run_dir(tmp_path) / rundir.CONFIG).read_text())["identity"]["momentum"] == 0
 
 
 def test_unknown_network_exits_2_with_known_ids(runner):
@@ -212,7 +212,7 @@ def test_steps_per_execution_divides_the_epoch(steps, expected):
 
 @pytest.mark.parametrize("network_id", NETWORK_IDS)
 def test_xla_auto_only_for_mlps_on_cpu(zoo, network_id):
-    from keras_cifar.train import use_xla
+    from keras_cifar.training.train import use_xla
 
     spec = zoo.network(network_id)
     assert use_xla(spec, "auto") is (not spec.is_convolutional)
@@ -224,7 +224,7 @@ def test_speed_settings_recorded(runner, tmp_path):
     result = runner.invoke(cli, ["train", "cnn1", *SYNTHETIC, "--epochs", "1", "--limit", "128",
                                  "--xla", "off", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    speed = json.loads((only_run_dir(tmp_path) / runs.CONFIG).read_text())["speed"]
+    speed = json.loads((only_run_dir(tmp_path) / rundir.CONFIG).read_text())["speed"]
     assert speed == {"steps_per_execution": 2, "xla": False, "mixed_precision": False,
                      "op_determinism": True, "threads": 0, "onednn": onednn_setting()}
 
@@ -238,21 +238,21 @@ def test_mixed_precision_is_a_different_run_with_float32_logits(runner, tmp_path
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
     plain_dir, mixed_dir = only_run_dir(tmp_path / "fp32"), only_run_dir(tmp_path / "mixed")
     assert plain_dir.name != mixed_dir.name
-    plain_config = json.loads((plain_dir / runs.CONFIG).read_text())
-    mixed_config = json.loads((mixed_dir / runs.CONFIG).read_text())
+    plain_config = json.loads((plain_dir / rundir.CONFIG).read_text())
+    mixed_config = json.loads((mixed_dir / rundir.CONFIG).read_text())
     # float32 identities keep their pre-mixed-precision form (and names)
     assert "precision" not in plain_config["identity"]
     assert mixed_config["identity"]["precision"] == "mixed_bfloat16"  # no GPU in tests
     assert mixed_config["speed"]["mixed_precision"] == "mixed_bfloat16"
-    model = keras.saving.load_model(mixed_dir / runs.MODEL)
+    model = keras.saving.load_model(mixed_dir / rundir.MODEL)
     assert model.layers[-1].dtype_policy.compute_dtype == "float32"
     assert model.layers[1].dtype_policy.compute_dtype == "bfloat16"
-    history = runs.read_history(mixed_dir)
+    history = rundir.read_history(mixed_dir)
     assert np.isfinite(history[-1]["loss"]) and np.isfinite(history[-1]["val_loss"])
 
 
 def test_op_determinism_once_on_stays_on_and_turns_xla_off_with_a_warning():
-    from keras_cifar import train
+    from keras_cifar.training import train
 
     assert train._op_determinism(True, False) == (True, False)
     with pytest.warns(UserWarning, match="XLA is off for this run"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_cifar.data import synthetic_data
+from keras_cifar.data.sources import synthetic_data
 from keras_cifar.zoo import parse_zoo
 
 pytest.importorskip("torch")

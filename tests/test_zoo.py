@@ -26,11 +26,6 @@ REPORT_TEXT_LR = {"mlp-m0.5": 0.001, "lenet5-m0.2": 0.1, "lenet5-m0.5": 0.1, "cn
                   "cnn2": 0.1, "cnn3": 0.1}
 
 
-def test_top_level_zoo_is_the_packaged_one():
-    top = BUILTIN_ZOO_PATH.parent.parent / "zoo.json"
-    assert top.read_bytes() == BUILTIN_ZOO_PATH.read_bytes()
-
-
 def test_seven_networks_in_report_order(zoo):
     assert list(zoo.networks) == list(EXPECTED_PARAMS)
 

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from keras_cifar.cifar import CLASS_NAMES
+from keras_cifar.data.cifar import CLASS_NAMES
 from keras_cifar.errors import DataError
 
 # The MD5 sums published on the CIFAR page for the two official archives.

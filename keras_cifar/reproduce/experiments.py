@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from keras_cifar import results, runs
+from keras_cifar import errors
+from keras_cifar.reproduce import results
+from keras_cifar import _fs
+from keras_cifar.training import rundir
 from keras_cifar.errors import ConfigError
-from keras_cifar.results import RESULTS_COLUMNS, RUNS_SUBDIR, results_rows  # noqa: F401 (API)
+from keras_cifar.reproduce.results import RESULTS_COLUMNS, RUNS_SUBDIR, results_rows  # noqa: F401 (API)
 from keras_cifar.zoo import ExperimentSpec, Zoo
 
 RESULTS_MD = "RESULTS.md"
@@ -49,7 +52,7 @@ DEFAULT_EPOCH_SECONDS = {"mlp-baseline": 5.0, "mlp1": 5.0, "mlp2": 3.0, "lenet5"
 
 def experiment_run_dir(out_dir, experiment_id: str, seed: int = 0) -> Path:
     """The run directory of an experiment in a reproduction's output directory."""
-    return runs.child_path(Path(out_dir) / RUNS_SUBDIR, runs.run_dir_name(experiment_id, seed))
+    return _fs.child_path(Path(out_dir) / RUNS_SUBDIR, rundir.run_dir_name(experiment_id, seed))
 
 
 def select_experiments(zoo: Zoo, ids: Iterable[str] = (), network: str | None = None,
@@ -101,27 +104,27 @@ class ExperimentStatus:
     experiment: ExperimentSpec
     seed: int
     run_dir: Path
-    status: runs.RunStatus
+    status: rundir.RunStatus
     epochs_done: int
     estimate_seconds: float  # for what is left
 
     @property
     def done(self) -> bool:
-        return self.status is runs.RunStatus.FINISHED
+        return self.status is rundir.RunStatus.FINISHED
 
     def describe(self) -> str:
         """`done`, `not started`, or the state with the epochs done, e.g. `interrupted 7/40`."""
         if self.done:
             return "done"
-        if self.status is runs.RunStatus.NOT_STARTED:
+        if self.status is rundir.RunStatus.NOT_STARTED:
             return self.status.value
         return f"{self.status.value} {self.epochs_done}/{self.experiment.train.epochs}"
 
 
 def _epochs_done(run_dir: Path) -> int:
     try:
-        return len(runs.read_history(run_dir))
-    except runs.RunError:
+        return len(rundir.read_history(run_dir))
+    except errors.RunError:
         return 0
 
 
@@ -133,14 +136,14 @@ def epoch_seconds(out_dir: Path, network: str) -> float:
     another machine, or trained with other kernels) can be several times slower or faster.
     """
     newest: tuple[str, list[float]] | None = None
-    for config_path in sorted((Path(out_dir) / RUNS_SUBDIR).glob(f"*/{runs.CONFIG}")):
+    for config_path in sorted((Path(out_dir) / RUNS_SUBDIR).glob(f"*/{rundir.CONFIG}")):
         try:
-            config = runs.read_config(config_path.parent)
+            config = rundir.read_config(config_path.parent)
             if config.get("identity", {}).get("network", {}).get("id") != network:
                 continue
-            seconds = [r["seconds"] for r in runs.read_history(config_path.parent)
+            seconds = [r["seconds"] for r in rundir.read_history(config_path.parent)
                        if "seconds" in r]
-        except runs.RunError:
+        except errors.RunError:
             continue
         started = str(config.get("started", ""))
         if seconds and (newest is None or started > newest[0]):
@@ -150,7 +153,7 @@ def epoch_seconds(out_dir: Path, network: str) -> float:
 
 def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
                       seeds: Iterable[int] = (0,)) -> list[ExperimentStatus]:
-    """Returns the state (a `runs.RunStatus`) and time left of each experiment and
+    """Returns the state (a `rundir.RunStatus`) and time left of each experiment and
     seed, seed by seed, experiments in the given order within a seed."""
     out_dir = Path(out_dir)
     experiments = list(experiments)
@@ -159,9 +162,9 @@ def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
     for seed in seeds:
         for e in experiments:
             run_dir = experiment_run_dir(out_dir, e.id, seed)
-            status = runs.run_status(run_dir)
+            status = rundir.run_status(run_dir)
             done = _epochs_done(run_dir)
-            left = 0 if status is runs.RunStatus.FINISHED else max(e.train.epochs - done, 0)
+            left = 0 if status is rundir.RunStatus.FINISHED else max(e.train.epochs - done, 0)
             if left and e.network not in seconds_per_epoch:
                 seconds_per_epoch[e.network] = epoch_seconds(out_dir, e.network)
             result.append(ExperimentStatus(e, seed, run_dir, status, done,
@@ -184,8 +187,8 @@ def longest_first(statuses: Iterable[ExperimentStatus]) -> list[ExperimentStatus
 def experiment_jobs(zoo: Zoo, statuses: Iterable[ExperimentStatus], data_spec, out_dir, *,
                     init: str | None = None, limit: int | None = None) -> list:
     """Returns one `executors.Job` per experiment and seed, its run directory under `out_dir`."""
-    from keras_cifar.config import RunConfig
-    from keras_cifar.executors import Job, prepare_shared_dir
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.reproduce.executors import Job, prepare_shared_dir
 
     marker = prepare_shared_dir(out_dir)
     jobs = []
@@ -220,11 +223,11 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
         The path of RESULTS.md. `out_dir/tensorboard/` holds the runs' TensorBoard HParams
         logs (`tensorboard --logdir OUT`).
     """
-    from keras_cifar.executors import run_jobs
-    from keras_cifar.hparams import write_hparams_logs
+    from keras_cifar.reproduce.executors import run_jobs
+    from keras_cifar.reproduce.hparams import write_hparams_logs
 
-    runs.check_output_dir(out_dir)
-    with runs.lock_run_dir(out_dir, what="reproduction's output directory"):
+    _fs.check_output_dir(out_dir)
+    with _fs.lock_run_dir(out_dir, what="reproduction's output directory"):
         statuses = experiment_status(zoo, experiments, out_dir, seeds)
         if executor != "local" or workers > 1:
             statuses = longest_first(statuses)
@@ -241,7 +244,7 @@ def data_note(rows: list[dict]) -> str:
     sources = set()
     for r in rows:
         for run in r["runs"]:
-            config = runs.read_config(run.run_dir)
+            config = rundir.read_config(run.run_dir)
             data = config.get("data", {})
             if not data.get("is_cifar10", True):
                 sources.add("synthetic data (not CIFAR-10)")
@@ -280,7 +283,7 @@ def write_report(zoo: Zoo, out_dir) -> Path:
     Returns:
         The path of RESULTS.md.
     """
-    from keras_cifar.plots import plot_against_original, plot_kernels
+    from keras_cifar.plots.figures import plot_against_original, plot_kernels
 
     out_dir = Path(out_dir)
     curves = results.read_original_curves()
@@ -308,24 +311,24 @@ def write_report(zoo: Zoo, out_dir) -> Path:
         figures.append(figure)
     kernel_run = experiment_run_dir(out_dir, KERNEL_FIGURE_EXPERIMENT)
     kernel_png = out_dir / f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png"
-    if KERNEL_FIGURE_EXPERIMENT in by_id and (kernel_run / runs.MODEL).exists():
-        from keras_cifar.serve import load_model_file
+    if KERNEL_FIGURE_EXPERIMENT in by_id and (kernel_run / rundir.MODEL).exists():
+        from keras_cifar.serving.predict import load_model_file
 
-        plot_kernels(load_model_file(kernel_run / runs.MODEL), kernel_png)
+        plot_kernels(load_model_file(kernel_run / rundir.MODEL), kernel_png)
     if kernel_png.exists():
         figures.append(kernel_png.name)
     for experiment_id in PARAMETER_DUMP_EXPERIMENTS:
-        source = experiment_run_dir(out_dir, experiment_id) / runs.PARAMETERS
+        source = experiment_run_dir(out_dir, experiment_id) / rundir.PARAMETERS
         if experiment_id in by_id and source.exists():
             shutil.copyfile(source, out_dir / f"{experiment_id}-parameters.txt")
-    runs.atomic_write_text(out_dir / RESULTS_CSV, results.results_csv(rows))
+    _fs.atomic_write_text(out_dir / RESULTS_CSV, results.results_csv(rows))
     notes = (out_dir / NOTES_MD).read_text(encoding="utf-8") if (out_dir / NOTES_MD).exists() else ""
-    runs.atomic_write_text(out_dir / RESULTS_MD,
+    _fs.atomic_write_text(out_dir / RESULTS_MD,
                            results.results_markdown(rows, data_note(rows), figures, notes))
     return out_dir / RESULTS_MD
 
 
-PUBLISHED_RUN_FILES = (runs.CONFIG, runs.HISTORY, runs.METRICS)
+PUBLISHED_RUN_FILES = (rundir.CONFIG, rundir.HISTORY, rundir.METRICS)
 
 
 def publish(zoo: Zoo, out_dir, destination) -> Path:
@@ -344,7 +347,7 @@ def publish(zoo: Zoo, out_dir, destination) -> Path:
         if not (out_dir / subdir).is_dir():
             continue
         for source in sorted((out_dir / subdir).iterdir()):
-            if runs.run_status(source) != runs.STATUS_FINISHED:
+            if rundir.run_status(source) != rundir.STATUS_FINISHED:
                 continue
             target = destination / subdir / source.name
             target.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from keras_cifar import runs
+from keras_cifar.training import rundir
 from keras_cifar.zoo import ExperimentSpec, Zoo
 
 ORIGINAL_CURVES = Path(__file__).with_name("original_curves.csv")
@@ -67,9 +67,9 @@ class FinishedRun:
     def read(cls, run_dir: str | os.PathLike, seed: int = 0) -> "FinishedRun | None":
         """Returns the run in `run_dir`, or None when it has not finished."""
         run_dir = Path(run_dir)
-        if runs.run_status(run_dir) != runs.STATUS_FINISHED:
+        if rundir.run_status(run_dir) != rundir.STATUS_FINISHED:
             return None
-        return cls(seed, run_dir, runs.read_history(run_dir), runs.read_metrics(run_dir))
+        return cls(seed, run_dir, rundir.read_history(run_dir), rundir.read_metrics(run_dir))
 
     @property
     def final_accuracy(self) -> float:
@@ -124,7 +124,7 @@ def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR
         for p in root.glob(f"{experiment.id}-s*") if p.name[len(experiment.id) + 2:].isdigit()]
     for seed, run_dir in candidates:
         run = FinishedRun.read(run_dir, seed)
-        if run is not None and _matches(runs.read_config(run_dir), experiment):
+        if run is not None and _matches(rundir.read_config(run_dir), experiment):
             found.append(run)
     return sorted(found, key=lambda r: r.seed)
 

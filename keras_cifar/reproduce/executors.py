@@ -25,9 +25,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable
 
-from keras_cifar import runs
-from keras_cifar.config import RunConfig
-from keras_cifar.console import verbose_requested
+from keras_cifar import errors
+from keras_cifar import _fs
+from keras_cifar.training import rundir
+from keras_cifar.training.config import RunConfig
+from keras_cifar._env import verbose_requested
 from keras_cifar.errors import RunsStopped
 
 EXECUTORS = ("local", "ray")
@@ -62,7 +64,7 @@ def prepare_shared_dir(out_dir) -> str:
     out_dir.mkdir(parents=True, exist_ok=True)
     marker = out_dir / SHARED_MARKER
     if not marker.exists():
-        runs.atomic_write_text(marker, secrets.token_hex(8))
+        _fs.atomic_write_text(marker, secrets.token_hex(8))
     return marker.read_text().strip()
 
 
@@ -76,7 +78,7 @@ def check_shared_dir(job: Job) -> None:
     except OSError:
         seen = None
     if seen != job.marker:
-        raise runs.RunError(
+        raise errors.RunError(
             f"Worker {socket.gethostname()} (pid {os.getpid()}) cannot see the output directory "
             f"{marker.parent}: --out must be storage that every node of the cluster sees (NFS, a "
             "shared volume), at the same path. Received: "
@@ -90,8 +92,8 @@ def run_job(job: Job) -> dict:
     Returns:
         A summary: run directory, test accuracy, best test accuracy, seconds, host.
     """
-    from keras_cifar.plots import draw_run
-    from keras_cifar.train import train_run
+    from keras_cifar.plots.figures import draw_run
+    from keras_cifar.training.train import train_run
 
     check_shared_dir(job)
     run_dir = Path(job.run_dir)
@@ -121,7 +123,7 @@ def limit_threads(threads: int, verbose: bool = False) -> None:
     The initializer of each local worker process, which imports TensorFlow quietly first (as
     the CLI does; `verbose`, the parent's `--verbose`, keeps its logging).
     """
-    from keras_cifar.console import quiet_tensorflow
+    from keras_cifar._env import quiet_tensorflow
 
     quiet_tensorflow(verbose)
     import tensorflow as tf
@@ -136,7 +138,7 @@ def _ray_remote(address: str | None):
     try:
         import ray
     except ImportError:
-        raise runs.RunError("--executor ray needs Ray: pip install 'keras-cifar[ray]' "
+        raise errors.RunError("--executor ray needs Ray: pip install 'keras-cifar[ray]' "
                             "(or pip install ray).") from None
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
@@ -164,7 +166,7 @@ def run_jobs(jobs: Iterable[Job], *, executor: str = "local", workers: int = 1,
     """
     jobs = list(jobs)
     if executor not in EXECUTORS:
-        raise runs.RunError(f"Unknown executor; expected one of {list(EXECUTORS)}. "
+        raise errors.RunError(f"Unknown executor; expected one of {list(EXECUTORS)}. "
                             f"Received: executor={executor!r}")
     if executor == "local" and workers <= 1:
         results = []

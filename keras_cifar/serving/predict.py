@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_cifar.errors import ModelFileError
 
-from keras_cifar.data import CLASS_NAMES
+from keras_cifar.data.sources import CLASS_NAMES
 
 
 def _starts_like_a_zip(path: Path) -> bool:
@@ -41,7 +41,7 @@ def load_model_file(path: str | os.PathLike):
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a Keras model file (a .keras zip archive, as "
                              f"`keras-cifar train` writes). Received: model={str(path)!r}")
-    import keras_cifar.metrics  # noqa: F401  (registers NotebookLoss, for files that name it)
+    import keras_cifar.training.metrics  # noqa: F401  (registers NotebookLoss, for files that name it)
 
     try:
         model = keras.saving.load_model(path)

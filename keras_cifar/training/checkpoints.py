@@ -22,7 +22,9 @@ from pathlib import Path
 
 import keras
 
-from keras_cifar import runs
+from keras_cifar import errors
+from keras_cifar import _fs
+from keras_cifar.training import rundir
 
 CURRENT = "training_metadata.json"
 PREVIOUS = "training_metadata.prev.json"
@@ -92,7 +94,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model._initial_epoch = int(metadata["epoch"])  # as BackupAndRestore does
             return
         if tried:
-            raise runs.RunError(f"No checkpoint in {self.folder} can be loaded ({'; '.join(tried)}). "
+            raise errors.RunError(f"No checkpoint in {self.folder} can be loaded ({'; '.join(tried)}). "
                                 "Train the run again from scratch with --force.")
 
     def _save_model(self):
@@ -101,7 +103,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         last_size = ((self.folder / current["weights"]).stat().st_size
                      if current and (self.folder / current["weights"]).exists() else
                      8 * self.model.count_params())  # float32 weights plus momentum
-        runs.check_free_space(self.folder, last_size + SPARE_BYTES,
+        _fs.check_free_space(self.folder, last_size + SPARE_BYTES,
                               f"the checkpoint of epoch {self._current_epoch}")
         name = f"epoch-{self._current_epoch:04d}.weights.h5"
         tmp = self.folder / f".{name}.tmp.weights.h5"
@@ -113,8 +115,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             if tmp.exists():
                 tmp.unlink()
         if current is not None:
-            runs.atomic_write_json(self.folder / PREVIOUS, current)
-        runs.atomic_write_json(self.folder / CURRENT, {
+            _fs.atomic_write_json(self.folder / PREVIOUS, current)
+        _fs.atomic_write_json(self.folder / CURRENT, {
             "epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name})
         keep = {name, current["weights"] if current else None}
         for old in self.folder.glob("epoch-*.weights.h5"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_cifar.notebook_loss import NOTEBOOK_BATCH_SIZE
+from keras_cifar.training.notebook_loss import NOTEBOOK_BATCH_SIZE
 
 
 @keras.saving.register_keras_serializable(package="keras_cifar")

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import keras
 
-from keras_cifar import runs
+from keras_cifar import errors
+from keras_cifar import _fs
+from keras_cifar.training import rundir
 from keras_cifar.errors import ExportError
 
 # format -> (what it writes, the file suffix it suggests, the packages its converter needs)
@@ -33,7 +35,7 @@ INPUT_NAME = "images"
 
 def _check_format(format: str) -> None:
     if format not in EXPORT_FORMATS:
-        raise runs.RunError(f"Unknown export format; expected one of {list(EXPORT_FORMATS)}. "
+        raise errors.RunError(f"Unknown export format; expected one of {list(EXPORT_FORMATS)}. "
                             f"Received: format={format!r}")
 
 
@@ -68,19 +70,19 @@ def check_export_target(target: str | os.PathLike, format: str = "saved_model",
     what, suffix, _ = EXPORT_FORMATS[format]
     if format == "saved_model":
         if target.exists() and not target.is_dir():
-            raise runs.RunError(f"{target} is an existing file; --format saved_model writes a "
+            raise errors.RunError(f"{target} is an existing file; --format saved_model writes a "
                                 f"directory. Choose another path. Received: target={str(target)!r}")
         if target.is_dir() and any(target.iterdir()) and not force:
-            raise runs.RunError(f"{target} is not empty; pass --force to replace it, or choose "
+            raise errors.RunError(f"{target} is not empty; pass --force to replace it, or choose "
                                 f"another path. Received: target={str(target)!r}")
-        return runs.check_output_dir(target, "TARGET")
+        return _fs.check_output_dir(target, "TARGET")
     if target.is_dir():
-        raise runs.RunError(f"{target} is a directory; --format {format} writes {what}, e.g. "
+        raise errors.RunError(f"{target} is a directory; --format {format} writes {what}, e.g. "
                             f"{target / ('model' + suffix)}. Received: target={str(target)!r}")
     if target.exists() and not force:
-        raise runs.RunError(f"{target} exists; pass --force to replace it, or choose another path. "
+        raise errors.RunError(f"{target} exists; pass --force to replace it, or choose another path. "
                             f"Received: target={str(target)!r}")
-    return runs.check_output_file(target, "TARGET")
+    return _fs.check_output_file(target, "TARGET")
 
 
 def serving_model(model: keras.Model) -> keras.Model:

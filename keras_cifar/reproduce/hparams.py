@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from keras_cifar import runs
-from keras_cifar.results import FinishedRun
+from keras_cifar.training import rundir
+from keras_cifar.reproduce.results import FinishedRun
 
 TENSORBOARD_SUBDIR = "tensorboard"
 METRICS = (("test_accuracy", "final test accuracy"),
@@ -28,7 +28,7 @@ def _session(run_dir: Path, experiment: str | None) -> dict | None:
     run = FinishedRun.read(run_dir)
     if run is None:
         return None
-    identity = runs.read_config(run_dir).get("identity", {})
+    identity = rundir.read_config(run_dir).get("identity", {})
     hparams = {"network": identity.get("network", {}).get("id", "?"),
                "lr": float(identity.get("lr", 0.0)), "momentum": float(identity.get("momentum", 0.0)),
                "seed": int(identity.get("seed", 0))}
@@ -52,7 +52,7 @@ def write_hparams_logs(out_dir: str | os.PathLike, run_dirs: Iterable[str | os.P
     Returns:
         The log directory.
     """
-    from keras_cifar.console import quiet_tensorflow
+    from keras_cifar._env import quiet_tensorflow
 
     quiet_tensorflow()
     import tensorflow as tf

@@ -12,7 +12,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from keras_cifar import runs
+from keras_cifar import _fs
+from keras_cifar.training import rundir
 from keras_cifar.errors import ModelFileError
 
 DPI = 110
@@ -45,7 +46,7 @@ def _epochs(rows: list[dict]) -> np.ndarray:
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    runs.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight",
+    _fs.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight",
                                                     format="png"), suffix=".png")
     return Path(path)
 
@@ -59,7 +60,7 @@ def curves_figure(rows: list[dict], title: str = "") -> Figure:
     """Returns loss and accuracy against epoch, train and test, as the report draws them.
 
     Args:
-        rows: history rows (`runs.read_history`).
+        rows: history rows (`rundir.read_history`).
         title: the figure's title.
 
     Returns:
@@ -264,25 +265,25 @@ def run_figures(run_dir: str | os.PathLike, model=None, names: Sequence[str] | N
     Args:
         run_dir: the run directory.
         model: the run's trained model, if at hand (saves loading model.keras again).
-        names: only these figures (file names such as `runs.CURVES`); None for all.
+        names: only these figures (file names such as `rundir.CURVES`); None for all.
 
     Raises:
         RunError: the directory has no config.json or history.csv.
     """
     run_dir = Path(run_dir)
-    title = run_title(runs.read_config(run_dir))
-    wanted = set(names) if names is not None else {runs.CURVES, runs.KERNELS, runs.CONFUSION}
+    title = run_title(rundir.read_config(run_dir))
+    wanted = set(names) if names is not None else {rundir.CURVES, rundir.KERNELS, rundir.CONFUSION}
     figures = {}
-    if runs.CURVES in wanted:
-        figures[runs.CURVES] = curves_figure(runs.read_history(run_dir), title)
-    if runs.KERNELS in wanted and (model is not None or (run_dir / runs.MODEL).exists()):
-        from keras_cifar.serve import load_model_file
+    if rundir.CURVES in wanted:
+        figures[rundir.CURVES] = curves_figure(rundir.read_history(run_dir), title)
+    if rundir.KERNELS in wanted and (model is not None or (run_dir / rundir.MODEL).exists()):
+        from keras_cifar.serving.predict import load_model_file
 
-        model = model if model is not None else load_model_file(run_dir / runs.MODEL)
-        figures[runs.KERNELS] = kernels_figure(model)
-    if runs.CONFUSION in wanted and (run_dir / runs.METRICS).exists():
-        metrics = runs.read_metrics(run_dir)
-        figures[runs.CONFUSION] = confusion_figure(metrics["confusion_matrix"],
+        model = model if model is not None else load_model_file(run_dir / rundir.MODEL)
+        figures[rundir.KERNELS] = kernels_figure(model)
+    if rundir.CONFUSION in wanted and (run_dir / rundir.METRICS).exists():
+        metrics = rundir.read_metrics(run_dir)
+        figures[rundir.CONFUSION] = confusion_figure(metrics["confusion_matrix"],
                                                    metrics["class_names"], title)
     return figures
 
@@ -303,7 +304,7 @@ def draw_run(run_dir: str | os.PathLike, missing_only: bool = False, model=None)
         RunError: the directory has no config.json or history.csv.
     """
     run_dir = Path(run_dir)
-    names = [name for name in (runs.CURVES, runs.KERNELS, runs.CONFUSION)
+    names = [name for name in (rundir.CURVES, rundir.KERNELS, rundir.CONFUSION)
              if not (missing_only and (run_dir / name).exists())]
     figures = run_figures(run_dir, model=model, names=names)
     return [_save(figure, run_dir / name) for name, figure in figures.items()]

@@ -13,9 +13,10 @@ import itertools
 from pathlib import Path
 from typing import Callable, Sequence
 
-from keras_cifar import runs
+from keras_cifar import _fs
+from keras_cifar.training import rundir
 from keras_cifar.errors import ConfigError
-from keras_cifar.results import FinishedRun
+from keras_cifar.reproduce.results import FinishedRun
 from keras_cifar.zoo import NetworkSpec
 
 SWEEP_MD = "SWEEP.md"
@@ -50,17 +51,17 @@ def sweep_jobs(spec: NetworkSpec, lrs: Sequence[float], momenta: Sequence[float]
         ConfigError: a learning rate <= 0, a momentum outside [0, 1), or another bad setting
             (checked for every point before anything is created).
     """
-    from keras_cifar.config import RunConfig
-    from keras_cifar.executors import Job, prepare_shared_dir
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.reproduce.executors import Job, prepare_shared_dir
 
     configs = [RunConfig.of(spec, lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size,
                             seed=seed, init=init, limit=limit, data=data_spec)
                for lr, momentum in itertools.product(lrs, momenta)]
     marker = prepare_shared_dir(out_dir)
     return [
-        Job(config, out_dir=str(out_dir), marker=marker, run_dir=str(runs.child_path(
+        Job(config, out_dir=str(out_dir), marker=marker, run_dir=str(_fs.child_path(
             Path(out_dir) / "runs",
-            runs.run_dir_name(runs.settings_label(spec.id, config.lr, config.momentum, epochs),
+            rundir.run_dir_name(rundir.settings_label(spec.id, config.lr, config.momentum, epochs),
                               seed))))
         for config in configs
     ]
@@ -84,7 +85,7 @@ def sweep_rows(jobs: Sequence) -> list[dict]:
 
 def write_sweep_report(jobs: Sequence, out_dir) -> Path:
     """Writes SWEEP.md, sweep.csv (sorted by accuracy) and sweep.png; returns SWEEP.md."""
-    from keras_cifar.plots import plot_comparison
+    from keras_cifar.plots.figures import plot_comparison
 
     out_dir = Path(out_dir)
     rows = sweep_rows(jobs)
@@ -95,7 +96,7 @@ def write_sweep_report(jobs: Sequence, out_dir) -> Path:
         writer.writerow([r["run"], r["network"], f"{r['lr']:g}", f"{r['momentum']:g}", r["epochs"],
                          f"{r['test_accuracy']:.4f}", f"{r['best_test_accuracy']:.4f}",
                          f"{r['test_loss']:.4f}", f"{r['seconds']:.0f}"])
-    runs.atomic_write_text(out_dir / SWEEP_CSV, buffer.getvalue())
+    _fs.atomic_write_text(out_dir / SWEEP_CSV, buffer.getvalue())
     lines = ["# Sweep", "", "Sorted by final test accuracy; *best* is the best epoch's (optimistic, "
              "chosen on the test set). Loss: mean cross-entropy.", "",
              "| run | lr | momentum | epochs | test acc | best (optimistic) | test loss | seconds |",
@@ -105,10 +106,10 @@ def write_sweep_report(jobs: Sequence, out_dir) -> Path:
               f"| {r['seconds']:.0f} |" for r in rows]
     if rows:
         histories = [(f"lr {r['lr']:g}, momentum {r['momentum']:g}",
-                      runs.read_history(out_dir / "runs" / r["run"])) for r in rows]
+                      rundir.read_history(out_dir / "runs" / r["run"])) for r in rows]
         plot_comparison(histories, out_dir / SWEEP_PNG, f"{rows[0]['network']}: sweep")
         lines += ["", f"![sweep]({SWEEP_PNG})"]
-    runs.atomic_write_text(out_dir / SWEEP_MD, "\n".join(lines) + "\n")
+    _fs.atomic_write_text(out_dir / SWEEP_MD, "\n".join(lines) + "\n")
     return out_dir / SWEEP_MD
 
 
@@ -121,11 +122,11 @@ def sweep(spec: NetworkSpec, lrs, momenta, epochs: int, data_spec, out_dir, *,
         The path of SWEEP.md. `out_dir/tensorboard/` holds the runs' TensorBoard HParams logs
         (`tensorboard --logdir OUT`).
     """
-    from keras_cifar.executors import run_jobs
-    from keras_cifar.hparams import write_hparams_logs
+    from keras_cifar.reproduce.executors import run_jobs
+    from keras_cifar.reproduce.hparams import write_hparams_logs
 
-    runs.check_output_dir(out_dir)
-    with runs.lock_run_dir(out_dir, what="sweep's output directory"):
+    _fs.check_output_dir(out_dir)
+    with _fs.lock_run_dir(out_dir, what="sweep's output directory"):
         jobs = sweep_jobs(spec, lrs, momenta, epochs, data_spec, out_dir, **job_options)
         run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
         # every run in OUT/runs, so that points of earlier sweeps into OUT stay comparable

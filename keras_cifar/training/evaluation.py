@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_cifar.pipelines import eval_pipeline
-from keras_cifar.notebook_loss import notebook_scale_loss
+from keras_cifar.data.pipelines import eval_pipeline
+from keras_cifar.training.notebook_loss import notebook_scale_loss
 
 # Evaluation batch: any size gives the same test metrics; large batches make them cheaper.
 EVAL_BATCH_SIZE = 1000

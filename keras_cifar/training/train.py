@@ -19,18 +19,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_cifar import runs
-from keras_cifar.builder import build_model
-from keras_cifar.callbacks import EpochClock, ResumePoint
-from keras_cifar.checkpoints import AtomicBackupAndRestore
-from keras_cifar.data import CifarData, limit_data
-from keras_cifar.pipelines import eval_pipeline, train_pipeline
-from keras_cifar.startup import onednn_setting
-from keras_cifar.config import RunConfig
+from keras_cifar import errors
+from keras_cifar import _fs
+from keras_cifar.training import rundir
+from keras_cifar.models.builder import build_model
+from keras_cifar.training.callbacks import EpochClock, ResumePoint
+from keras_cifar.training.checkpoints import AtomicBackupAndRestore
+from keras_cifar.data.sources import CifarData, limit_data
+from keras_cifar.data.pipelines import eval_pipeline, train_pipeline
+from keras_cifar._env import onednn_setting
+from keras_cifar.training.config import RunConfig
 from keras_cifar.errors import ConfigError, TrainingError, TrainingInterrupted  # noqa: F401
-from keras_cifar.evaluation import EVAL_BATCH_SIZE, evaluate_model
-from keras_cifar.inspection import parameter_dump, summary_text
-from keras_cifar.metrics import NotebookLoss
+from keras_cifar.training.evaluation import EVAL_BATCH_SIZE, evaluate_model
+from keras_cifar.models.inspection import parameter_dump, summary_text
+from keras_cifar.training.metrics import NotebookLoss
 from keras_cifar.zoo import NetworkSpec
 
 
@@ -47,7 +49,7 @@ class RunResult:
     @property
     def history(self) -> list[dict]:
         """The run's history.csv: one dict per epoch (`epoch` from 0, losses, accuracies)."""
-        return runs.read_history(self.run_dir)
+        return rundir.read_history(self.run_dir)
 
 
 def mixed_precision_policy(enabled: bool) -> str | None:
@@ -85,11 +87,11 @@ def _callbacks(run_dir: Path, first_epoch, clock: EpochClock, tensorboard: bool)
         ResumePoint(run_dir, first_epoch),
         keras.callbacks.TerminateOnNaN(raise_error=True),
         clock,
-        keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
-        AtomicBackupAndRestore(run_dir / runs.BACKUP_DIR),
+        keras.callbacks.CSVLogger(str(run_dir / rundir.HISTORY), append=True),
+        AtomicBackupAndRestore(run_dir / rundir.BACKUP_DIR),
     ]
     if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / runs.TENSORBOARD_DIR)))
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / rundir.TENSORBOARD_DIR)))
     return callbacks
 
 
@@ -242,21 +244,21 @@ def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs
                           f"batch_size={config.batch_size}")
     precision = mixed_precision_policy(config.mixed_precision)
     identity = config.identity(data, precision)
-    runs.check_output_dir(out_dir)
-    run_dir = runs.child_path(out_dir, name or runs.run_name(identity))
-    with runs.lock_run_dir(run_dir):
-        runs.prepare_run_dir(run_dir, identity, resume=resume, force=force)
-        if (run_dir / runs.CONFIG).exists():
-            saved = runs.read_config(run_dir)
-            if saved.get("status") == runs.STATUS_FINISHED:
-                shutil.rmtree(run_dir / runs.BACKUP_DIR, ignore_errors=True)  # if cut short
-                return RunResult(run_dir, saved, runs.read_metrics(run_dir),
+    _fs.check_output_dir(out_dir)
+    run_dir = _fs.child_path(out_dir, name or rundir.run_name(identity))
+    with _fs.lock_run_dir(run_dir):
+        rundir.prepare_run_dir(run_dir, identity, resume=resume, force=force)
+        if (run_dir / rundir.CONFIG).exists():
+            saved = rundir.read_config(run_dir)
+            if saved.get("status") == rundir.STATUS_FINISHED:
+                shutil.rmtree(run_dir / rundir.BACKUP_DIR, ignore_errors=True)  # if cut short
+                return RunResult(run_dir, saved, rundir.read_metrics(run_dir),
                                  already_finished=True)
             run_config = saved
         else:
             run_config = {"identity": identity, "started": _now()}
         # model.keras, three checkpoints (weights and momentum each) and the small files
-        runs.check_free_space(run_dir, 4 * 8 * config.network.params + (4 << 20),
+        _fs.check_free_space(run_dir, 4 * 8 * config.network.params + (4 << 20),
                               f"training {config.network.id}")
         return _train_locked(config, data, run_dir, run_config, precision=precision,
                              tensorboard=tensorboard, verbose=verbose, callbacks=callbacks)
@@ -274,7 +276,7 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
         data.train_images, data.train_labels, run.batch_size, run.seed, epochs)
     model, distribution, speed = compiled_model(run, steps_per_epoch, precision)
     config.update({
-        "status": runs.STATUS_RUNNING,
+        "status": rundir.STATUS_RUNNING,
         "speed": speed,
         "strategy": {"name": strategy, "replicas": distribution.num_replicas_in_sync,
                      "devices": list(distribution.extended.worker_devices) if strategy == "mirrored"
@@ -287,10 +289,10 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
     })
     config.pop("finished", None)
 
-    def mark(status: runs.RunStatus) -> None:
+    def mark(status: rundir.RunStatus) -> None:
         config["status"] = status
         try:
-            runs.atomic_write_json(run_dir / runs.CONFIG, config)
+            _fs.atomic_write_json(run_dir / rundir.CONFIG, config)
         except OSError:
             pass  # the disk may be full; the backup still holds the last epoch
 
@@ -300,15 +302,15 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
     clock = EpochClock()
     callbacks = _callbacks(run_dir, first_epoch, clock, tensorboard) + list(callbacks or [])
     try:
-        runs.atomic_write_json(run_dir / runs.CONFIG, config)
-        runs.atomic_write_text(run_dir / runs.SUMMARY, summary_text(model))
+        _fs.atomic_write_json(run_dir / rundir.CONFIG, config)
+        _fs.atomic_write_text(run_dir / rundir.SUMMARY, summary_text(model))
         model.fit(train_ds, validation_data=test_ds, epochs=epochs, callbacks=callbacks,
                   steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False)
         with distribution.scope():
             _compile_for_export(model)
         metrics = _finish(model, data, run_dir)
     except KeyboardInterrupt:
-        mark(runs.STATUS_INTERRUPTED)
+        mark(rundir.STATUS_INTERRUPTED)
         raise TrainingInterrupted(
             f"Training interrupted; {run_dir} keeps every finished epoch. Continue it with "
             "the same command and --resume."
@@ -320,21 +322,21 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
                    f"momentum={run.momentum:g}); training stopped. Try a smaller --lr.")
         config["finished"] = _now()
         config["error"] = message
-        mark(runs.RunStatus.FAILED)
+        mark(rundir.RunStatus.FAILED)
         raise TrainingError(f"{message} The history so far is in {run_dir}.") from None
-    except (OSError, runs.DiskError) as e:
-        if not (isinstance(e, runs.DiskError) or runs.is_disk_full(e)):
+    except (OSError, errors.DiskError) as e:
+        if not (isinstance(e, errors.DiskError) or _fs.is_disk_full(e)):
             raise
-        mark(runs.STATUS_INTERRUPTED)
+        mark(rundir.STATUS_INTERRUPTED)
         where = getattr(e, "filename", None) or run_dir
-        raise runs.DiskError(
+        raise errors.DiskError(
             f"Writing {where} failed: {getattr(e, 'strerror', None) or e}. {run_dir} keeps its "
             "last complete epoch; free some space, then continue with the same command and "
             "--resume.") from None
-    config["status"] = runs.STATUS_FINISHED
+    config["status"] = rundir.STATUS_FINISHED
     config["finished"] = _now()
-    runs.atomic_write_json(run_dir / runs.CONFIG, config)
-    shutil.rmtree(run_dir / runs.BACKUP_DIR, ignore_errors=True)
+    _fs.atomic_write_json(run_dir / rundir.CONFIG, config)
+    shutil.rmtree(run_dir / rundir.BACKUP_DIR, ignore_errors=True)
     return RunResult(run_dir, config, metrics, model=model)
 
 
@@ -344,12 +346,12 @@ def _finish(model, data: CifarData, run_dir: Path) -> dict:
     Runs while the last epoch's backup still exists, so an interrupt or a full disk here is
     resumed by finishing again, without training.
     """
-    runs.atomic_save_model(model, run_dir / runs.MODEL)
-    runs.atomic_write_text(run_dir / runs.PARAMETERS, parameter_dump(model))
+    _fs.atomic_save_model(model, run_dir / rundir.MODEL)
+    _fs.atomic_write_text(run_dir / rundir.PARAMETERS, parameter_dump(model))
     metrics = evaluate_model(model, data.test_images, data.test_labels)
-    history = runs.read_history(run_dir)
+    history = rundir.read_history(run_dir)
     metrics["best_test_accuracy"] = max(row.get("val_accuracy", 0.0) for row in history)
     metrics["seconds"] = round(sum(row.get("seconds", 0.0) for row in history), 3)
     metrics["class_names"] = list(data.class_names)
-    runs.atomic_write_json(run_dir / runs.METRICS, metrics)
+    _fs.atomic_write_json(run_dir / rundir.METRICS, metrics)
     return metrics

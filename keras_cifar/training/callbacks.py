@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from keras_cifar import runs
+from keras_cifar.training import rundir
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -48,4 +48,4 @@ class ResumePoint(keras.callbacks.Callback):
         if not self.started:
             self.started = True
             self.first_epoch.assign(epoch)
-            runs.truncate_history(self.run_dir, epoch)
+            rundir.truncate_history(self.run_dir, epoch)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_cifar import runs
-from keras_cifar.cifar import CLASS_NAMES, CifarData, fingerprint_arrays
+from keras_cifar import _fs
+from keras_cifar.data.cifar import CLASS_NAMES, CifarData, fingerprint_arrays
 
 CACHE_DIR_ENV_VAR = "KERAS_CIFAR_CACHE_DIR"
 CACHE_FORMAT = 2  # bump when the decoded layout changes, so old cache entries are not trusted
@@ -100,7 +100,7 @@ def write_cache(key: str, data: CifarData) -> None:
     meta["checksum"] = fingerprint_arrays(data.train_images, data.train_labels, data.test_images,
                                           data.test_labels)
     try:
-        runs.atomic_write(path, lambda tmp: np.savez(
+        _fs.atomic_write(path, lambda tmp: np.savez(
             tmp, train_images=data.train_images, train_labels=data.train_labels,
             test_images=data.test_images, test_labels=data.test_labels,
             meta=np.array(json.dumps(meta))), suffix=".npz")
