@@ -25,8 +25,8 @@ from keras_cifar.zoo import (
 # Lazy re-exports, name -> module: importing keras_cifar must not import TensorFlow.
 _LAZY = {
     "build_model": "keras_cifar.models.builder",
-    "load_data": "keras_cifar.data.sources", "CifarData": "keras_cifar.data.sources",
-    "DataError": "keras_cifar.data.sources", "CLASS_NAMES": "keras_cifar.data.sources",
+    "load_data": "keras_cifar.data", "CifarData": "keras_cifar.data",
+    "DataError": "keras_cifar.errors", "CLASS_NAMES": "keras_cifar.data",
     "RunConfig": "keras_cifar.training.config",
     "KerasCifarError": "keras_cifar.errors",
     "train_run": "keras_cifar.training.train", "RunResult": "keras_cifar.training.train",

@@ -97,7 +97,7 @@ def evaluate(model, data=None, limit: int | None = None) -> dict:
         test loss (both scales), accuracy, per-class accuracy, the confusion matrix and the
         class names.
     """
-    from keras_cifar.data.sources import limit_data, load_data
+    from keras_cifar.data import limit_data, load_data
     from keras_cifar.training.evaluation import evaluate_model
 
     data = load_data() if data is None else data
@@ -142,7 +142,7 @@ def export_model(model, target: str | os.PathLike, format: str = "saved_model",
 
 
 def _data_spec(data):
-    from keras_cifar.data.sources import DataSpec
+    from keras_cifar.data import DataSpec
 
     if data is None or isinstance(data, DataSpec):
         return data or DataSpec()

@@ -142,7 +142,7 @@ def data_options(command):
 
 
 def _data_spec(data_source, data_dir, tfds_dir, no_cache):
-    from keras_cifar.data.sources import DataSpec
+    from keras_cifar.data import DataSpec
 
     return DataSpec(source=data_source or ("local" if data_dir else "tfds"),
                     data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
@@ -361,7 +361,7 @@ def data_info(data_source, data_dir, tfds_dir, no_cache):
     """
     import numpy as np
 
-    from keras_cifar.data.sources import cache_dir, cache_entries
+    from keras_cifar.data import cache_dir, cache_entries
 
     d = _load_data(data_source, data_dir, tfds_dir, no_cache)
     click.echo(f"source:      {d.source}" + ("" if d.is_cifar10 else "  (synthetic: NOT CIFAR-10)"))

@@ -60,7 +60,7 @@ def runner():
 @pytest.fixture(scope="session")
 def tiny_data():
     """200 train and 100 test synthetic images: enough for a smoke run."""
-    from keras_cifar.data.sources import synthetic_data
+    from keras_cifar.data import synthetic_data
 
     return synthetic_data(200, 100)
 
@@ -69,7 +69,7 @@ def tiny_data():
 def trained_run(tmp_path_factory):
     """One finished mlp2 run on synthetic data, shared by the tests of trained-model commands."""
     from keras_cifar.training.config import RunConfig
-    from keras_cifar.data.sources import synthetic_data
+    from keras_cifar.data import synthetic_data
     from keras_cifar.plots.figures import draw_run
     from keras_cifar.training.train import train_run
 

@@ -64,7 +64,7 @@ def test_run_figures_are_matplotlib_figures_of_the_saved_files(run):
 
 
 def test_evaluate_is_what_the_cli_prints(run, runner, tiny_data):
-    from keras_cifar.data.sources import synthetic_data
+    from keras_cifar.data import synthetic_data
 
     printed = runner.invoke(cli, ["evaluate", str(run.run_dir / rundir.MODEL), "--data", "synthetic",
                                   "--json"])

@@ -1,20 +1,15 @@
 """scripts/bench.py: one measurement of the real training path (the cost model is
 keras_cifar.costs, tested in test_costs.py)."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from keras_cifar.data.sources import synthetic_data
+from keras_cifar.data import synthetic_data
 
 from conftest import ZOO
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
-spec = importlib.util.spec_from_file_location("bench", SCRIPT)
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+from keras_cifar.bench import speed as bench
 
 
 @pytest.mark.slow

@@ -1,15 +1,10 @@
 """scripts/bench_export.py: every format is exported, checked against Keras, sized and timed."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_export.py"
-spec = importlib.util.spec_from_file_location("bench_export", SCRIPT)
-bench_export = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench_export)
+from keras_cifar.bench import export_speed as bench_export
 
 
 @pytest.mark.slow

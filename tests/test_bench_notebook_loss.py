@@ -1,16 +1,11 @@
 """scripts/bench_notebook_loss.py: both variants are timed in their own processes, the ratio is
 theirs, and the variant with the metric really computes it."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_notebook_loss.py"
-spec = importlib.util.spec_from_file_location("bench_notebook_loss", SCRIPT)
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+from keras_cifar.bench import notebook_loss_cost as bench
 
 
 def test_one_epoch_is_refused_since_the_first_is_dropped(capsys):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_cifar.data import cache
-from keras_cifar.data.sources import load_local
+from keras_cifar.data import load_local
 from keras_cifar.errors import DataError
 from conftest import check_exact, write_binary, write_folder
 

@@ -9,7 +9,7 @@ import pytest
 
 from keras_cifar.training import rundir
 from keras_cifar.training.checkpoints import CURRENT, PREVIOUS
-from keras_cifar.data.sources import synthetic_data
+from keras_cifar.data import synthetic_data
 from keras_cifar.training.config import RunConfig
 from keras_cifar.training.train import TrainingInterrupted, train_run
 from keras_cifar.zoo import get_network

@@ -8,7 +8,7 @@ import pytest
 
 from keras_cifar.data import sources as data_module
 from keras_cifar.cli import cli
-from keras_cifar.data.sources import (DataError, limit_data, load_data, load_tfds, stratified_indices,
+from keras_cifar.data import (DataError, limit_data, load_data, load_tfds, stratified_indices,
                               synthetic_data)
 from conftest import tar_of, write_folder
 

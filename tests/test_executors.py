@@ -17,7 +17,7 @@ from keras_cifar.reproduce import experiments as rep
 from keras_cifar.training import rundir
 from keras_cifar.cli import cli
 from keras_cifar.training.config import RunConfig
-from keras_cifar.data.sources import DataSpec
+from keras_cifar.data import DataSpec
 from keras_cifar.reproduce.executors import (Job, check_shared_dir, run_jobs,
                                   threads_per_worker)
 from keras_cifar.zoo import load_zoo

@@ -22,7 +22,7 @@ from PIL import Image
 from keras_cifar import errors
 from keras_cifar.training import rundir
 from keras_cifar.cli import cli
-from keras_cifar.data.sources import CLASS_NAMES, load_local, synthetic_data
+from keras_cifar.data import CLASS_NAMES, load_local, synthetic_data
 from keras_cifar.training.config import RunConfig
 from keras_cifar.training.train import TrainingInterrupted, train_run
 from keras_cifar.zoo import ZooError, parse_zoo
@@ -460,7 +460,7 @@ def test_a_bad_seed_names_the_option_and_leaves_no_run_directory(runner, tmp_pat
 
 
 def test_a_limit_that_drops_classes_warns_and_names_them():
-    from keras_cifar.data.sources import limit_data
+    from keras_cifar.data import limit_data
 
     with pytest.warns(UserWarning, match="lacks the class"):
         limit_data(synthetic_data(200, 100), 5)

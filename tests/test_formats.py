@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_cifar.data.sources import load_local
+from keras_cifar.data import load_local
 from keras_cifar.errors import DataError
 from conftest import CLASS_NAMES, TRAIN, check_exact, tar_of, write_binary, write_folder, write_python
 

@@ -22,6 +22,9 @@ def test_wheel_contains_the_zoo(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("keras_cifar-*.whl")
     with zipfile.ZipFile(wheel) as z:
-        assert z.read("keras_cifar/zoo.json") == (ROOT / "zoo.json").read_bytes()
+        assert z.read("keras_cifar/zoo/zoo.json") == (ROOT / "zoo.json").read_bytes()
+        assert z.read("keras_cifar/reproduce/original_curves.csv") == (
+            ROOT / "keras_cifar/reproduce/original_curves.csv").read_bytes()
+        assert "keras_cifar/reference/torch_trainer.py" in z.namelist()
         entry_points = next(n for n in z.namelist() if n.endswith("entry_points.txt"))
         assert "keras-cifar = keras_cifar.cli:main" in z.read(entry_points).decode()

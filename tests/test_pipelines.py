@@ -3,7 +3,7 @@ same batches; evaluation keeps the order."""
 
 import numpy as np
 
-from keras_cifar.data.sources import synthetic_data
+from keras_cifar.data import synthetic_data
 from keras_cifar.data.pipelines import eval_pipeline, train_pipeline
 
 

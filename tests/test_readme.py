@@ -29,12 +29,8 @@ def test_the_from_python_block_runs(tmp_path, monkeypatch, capsys):
 def test_the_results_table_is_the_published_reproduction():
     """The table between the README's markers is `summary_markdown` of figures/ (a hand edit
     or a publish without `scripts/sync_readme_results.py` fails here)."""
-    import importlib.util
+    from keras_cifar.reproduce import readme as sync
 
-    path = README.parent / "scripts" / "sync_readme_results.py"
-    spec = importlib.util.spec_from_file_location("sync_readme_results", path)
-    sync = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sync)
     table = sync.readme_table(README.read_text(encoding="utf-8"), README)
     assert table.count("\n") >= 3, "the README's Results table has no rows"
     assert table == sync.published_table(README.parent / "figures"), (

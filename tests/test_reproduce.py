@@ -6,6 +6,7 @@ import json
 import pytest
 
 from keras_cifar.reproduce import experiments as rep
+from keras_cifar.reproduce.results import RESULTS_COLUMNS
 from keras_cifar import _fs
 from keras_cifar.training import rundir
 from keras_cifar.cli import cli
@@ -34,7 +35,7 @@ def test_runs_both_then_skips_and_writes_the_table(runner, zoo_file, tmp_path):
     assert first.exit_code == 0, first.output
     with open(out / rep.RESULTS_CSV) as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == list(rep.RESULTS_COLUMNS)
+    assert list(rows[0]) == list(RESULTS_COLUMNS)
     assert [r["id"] for r in rows] == ["tiny-a", "tiny-b"]
     a, b = rows
     assert a["original_accuracy"] == "0.5000" and b["original_accuracy"] == "" and b["gap"] == ""
@@ -125,7 +126,7 @@ def test_the_one_command_spellings_still_work_with_a_note(runner, zoo_file, tmp_
 
 def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path, monkeypatch):
     from keras_cifar.reproduce import executors
-    from keras_cifar.data.sources import DataSpec
+    from keras_cifar.data import DataSpec
 
     zoo = load_zoo(zoo_file)
     handed_out = {}

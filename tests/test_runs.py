@@ -80,7 +80,7 @@ def test_the_run_identity_and_its_hash_stay_stable():
     """Runs trained before a change must resume and count after it: the identity's fields and
     hash for known settings are pinned (cnn3 as run, on the default synthetic data)."""
     from keras_cifar.training.config import RunConfig
-    from keras_cifar.data.sources import synthetic_data
+    from keras_cifar.data import synthetic_data
     from keras_cifar.zoo import get_network
 
     config = RunConfig(get_network("cnn3"), lr=0.01, momentum=0.9, epochs=20, batch_size=64,

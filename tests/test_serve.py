@@ -8,7 +8,7 @@ from PIL import Image
 
 from keras_cifar.training import rundir
 from keras_cifar.cli import cli
-from keras_cifar.data.sources import CLASS_NAMES
+from keras_cifar.data import CLASS_NAMES
 from keras_cifar.serving.predict import ModelFileError, load_model_file, read_image
 
 
@@ -23,7 +23,7 @@ def test_evaluate_prints_loss_accuracy_and_classes(runner, model_path, tmp_path,
                                  "--confusion", str(confusion)])
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output)
-    from keras_cifar.data.sources import synthetic_data
+    from keras_cifar.data import synthetic_data
     from keras_cifar.training.evaluation import evaluate_model
 
     data = synthetic_data()  # what --data synthetic loads
@@ -38,7 +38,7 @@ def test_evaluate_prints_loss_accuracy_and_classes(runner, model_path, tmp_path,
 
 
 def test_predict_png_written_by_the_test(runner, model_path, tmp_path):
-    from keras_cifar.data.sources import synthetic_data
+    from keras_cifar.data import synthetic_data
 
     d = synthetic_data(20, 10)
     paths = []

@@ -2,9 +2,7 @@
 for every zoo network at every setting its report experiments use; a wrong loss reduction shows."""
 
 import functools
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,10 +10,7 @@ from keras_cifar.zoo import load_zoo
 
 torch = pytest.importorskip("torch")
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "step_parity.py"
-spec = importlib.util.spec_from_file_location("step_parity", SCRIPT)
-step_parity = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(step_parity)
+from keras_cifar.reference import step_parity  # noqa: E402 (after the skip)
 
 ZOO = load_zoo()
 SETTINGS = [(network_id, lr, momentum) for network_id in ZOO.networks

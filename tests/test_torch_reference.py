@@ -1,22 +1,17 @@
 """scripts/torch_reference.py: the notebooks' protocol in plain PyTorch, resumable, in the run
 layout the results table reads. Skipped where PyTorch is not installed (it is the `bench` extra)."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from keras_cifar.reproduce import results
 from keras_cifar.training import rundir
-from keras_cifar.data.sources import synthetic_data
+from keras_cifar.data import synthetic_data
 from keras_cifar.training.notebook_loss import notebook_scale_loss
 from keras_cifar.zoo import parse_zoo
 
 pytest.importorskip("torch")
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "torch_reference.py"
-spec = importlib.util.spec_from_file_location("torch_reference", SCRIPT)
-torch_reference = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(torch_reference)
+from keras_cifar.reference import torch_trainer as torch_reference  # noqa: E402 (after the skip)
 
 ZOO = parse_zoo({
     "networks": [{"id": "tiny", "preprocess": "symmetric", "layers": [

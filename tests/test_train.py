@@ -69,7 +69,7 @@ def test_saved_model_predicts_as_the_trained_one(tmp_path, tiny_data, zoo):
 
 @pytest.mark.slow
 def test_learns_synthetic_data(tmp_path, zoo):
-    from keras_cifar.data.sources import synthetic_data
+    from keras_cifar.data import synthetic_data
 
     result = train_run(RunConfig.of(zoo.network("mlp2"), epochs=3), synthetic_data(2000, 500), out_dir=tmp_path, verbose=0)
     assert result.metrics["test_accuracy"] > 0.5

@@ -1,23 +1,16 @@
 """scripts/twin_run.py: keras-cifar's run and the PyTorch reference's loop, from the same initial
 weights in the same order, stay together epoch after epoch. Skipped without PyTorch."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from keras_cifar.data.sources import synthetic_data
+from keras_cifar.data import synthetic_data
 from keras_cifar.zoo import parse_zoo
 
 pytest.importorskip("torch")
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-spec = importlib.util.spec_from_file_location("twin_run", SCRIPTS / "twin_run.py")
-twin_run = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(twin_run)
-import torch_reference  # noqa: E402  (beside twin_run, on the path it set)
+from keras_cifar.reference import torch_trainer as torch_reference  # noqa: E402
+from keras_cifar.reference import twin_run  # noqa: E402
 
 ZOO = parse_zoo({
     "networks": [{"id": "tiny", "preprocess": "symmetric", "layers": [

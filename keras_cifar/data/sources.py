@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_cifar.data import cache
-from keras_cifar.data.cache import CACHE_DIR_ENV_VAR, cache_dir, cache_entries  # noqa: F401 (API)
-from keras_cifar.data.cifar import CLASS_NAMES, IMAGE_SHAPE, CifarData, make_data  # noqa: F401 (API)
-from keras_cifar.errors import DataError  # noqa: F401 (API)
+from keras_cifar.data.cifar import IMAGE_SHAPE, CifarData, make_data
+from keras_cifar.errors import DataError
 from keras_cifar.data.formats import read_local
 
 DATA_DIR_ENV_VAR = "KERAS_CIFAR_DATA_DIR"

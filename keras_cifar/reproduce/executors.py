@@ -27,7 +27,6 @@ from typing import Callable, Iterable
 
 from keras_cifar import errors
 from keras_cifar import _fs
-from keras_cifar.training import rundir
 from keras_cifar.training.config import RunConfig
 from keras_cifar._env import verbose_requested
 from keras_cifar.errors import RunsStopped

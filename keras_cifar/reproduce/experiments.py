@@ -21,7 +21,7 @@ from keras_cifar.reproduce import results
 from keras_cifar import _fs
 from keras_cifar.training import rundir
 from keras_cifar.errors import ConfigError
-from keras_cifar.reproduce.results import RESULTS_COLUMNS, RUNS_SUBDIR, results_rows  # noqa: F401 (API)
+from keras_cifar.reproduce.results import RUNS_SUBDIR, results_rows
 from keras_cifar.zoo import ExperimentSpec, Zoo
 
 RESULTS_MD = "RESULTS.md"

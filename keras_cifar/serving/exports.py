@@ -21,7 +21,6 @@ import keras
 
 from keras_cifar import errors
 from keras_cifar import _fs
-from keras_cifar.training import rundir
 from keras_cifar.errors import ExportError
 
 # format -> (what it writes, the file suffix it suggests, the packages its converter needs)

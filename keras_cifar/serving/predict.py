@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_cifar.errors import ModelFileError
 
-from keras_cifar.data.sources import CLASS_NAMES
+from keras_cifar.data import CLASS_NAMES
 
 
 def _starts_like_a_zip(path: Path) -> bool:

@@ -24,7 +24,6 @@ import keras
 
 from keras_cifar import errors
 from keras_cifar import _fs
-from keras_cifar.training import rundir
 
 CURRENT = "training_metadata.json"
 PREVIOUS = "training_metadata.prev.json"

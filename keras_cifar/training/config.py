@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from keras_cifar.zoo import rules
-from keras_cifar.data.sources import DataSpec
+from keras_cifar.data import DataSpec
 from keras_cifar.errors import ConfigError
 
 if TYPE_CHECKING:
-    from keras_cifar.data.sources import CifarData
+    from keras_cifar.data import CifarData
     from keras_cifar.zoo import NetworkSpec
 
 STRATEGIES = ("default", "mirrored")

@@ -25,7 +25,7 @@ from keras_cifar.training import rundir
 from keras_cifar.models.builder import build_model
 from keras_cifar.training.callbacks import EpochClock, ResumePoint
 from keras_cifar.training.checkpoints import AtomicBackupAndRestore
-from keras_cifar.data.sources import CifarData, limit_data
+from keras_cifar.data import CifarData, limit_data
 from keras_cifar.data.pipelines import eval_pipeline, train_pipeline
 from keras_cifar._env import onednn_setting
 from keras_cifar.training.config import RunConfig
