@@ -19,8 +19,6 @@ from keras_cifar._env import VERBOSE_ENV_VAR, quiet_tensorflow
 from keras_cifar.zoo import ZOO_ENV_VAR, Zoo, ZooError, load_zoo
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-# Commands that run without TensorFlow (`zoo show` imports it itself, quietly).
-TENSORFLOW_FREE_COMMANDS = ("zoo",)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -51,8 +49,30 @@ def exit_code(error: errors.KerasCifarError) -> int:
     return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 1)
 
 
+class _Command(click.Command):
+    """A command that starts TensorFlow (quietly, `_env.quiet_tensorflow`) only once click has
+    parsed and checked its arguments, so `--help` and every usage error answer without it."""
+
+    needs_tensorflow = True
+
+    def invoke(self, ctx):
+        if self.needs_tensorflow:
+            quiet_tensorflow(ctx.find_root().meta.get("keras_cifar.verbose", False))
+        return super().invoke(ctx)
+
+
+class _TensorFlowFreeCommand(_Command):
+    """A command that never needs TensorFlow (or imports it itself, quietly)."""
+
+    needs_tensorflow = False
+
+
 class _Group(click.Group):
-    """A click group that turns keras-cifar's errors into clean CLI errors (EXIT_CODES)."""
+    """A click group that turns keras-cifar's errors into clean CLI errors (EXIT_CODES); its
+    commands are `_Command`s and its subgroups `_Group`s."""
+
+    command_class = _Command
+    group_class = type
 
     def invoke(self, ctx):
         try:
@@ -193,8 +213,6 @@ def cli(ctx, zoo_path, verbose):
       keras-cifar inspect cnn3
     """
     ctx.meta["keras_cifar.verbose"] = verbose
-    if ctx.invoked_subcommand not in TENSORFLOW_FREE_COMMANDS:
-        quiet_tensorflow(verbose)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -215,7 +233,7 @@ def _percent(value):
     return "-" if value is None else f"{value:.1%}"
 
 
-@zoo.command("list")
+@zoo.command("list", cls=_TensorFlowFreeCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per network.")
 @click.pass_context
 def zoo_list(ctx, as_json):
@@ -255,7 +273,7 @@ def zoo_list(ctx, as_json):
                "notebooks reached with the network.")
 
 
-@zoo.command("show")
+@zoo.command("show", cls=_TensorFlowFreeCommand)
 @click.argument("network", type=NETWORK)
 @click.pass_context
 def zoo_show(ctx, network):
@@ -785,7 +803,7 @@ def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data_sour
     click.echo(f"Wrote {path}")
 
 
-@reproduce.command("list")
+@reproduce.command("list", cls=_TensorFlowFreeCommand)
 @_selection_options
 @click.pass_context
 def reproduce_list(ctx, experiment_ids, all_, network, out, seeds_text):

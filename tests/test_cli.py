@@ -130,3 +130,35 @@ def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "keras_cifar", "zoo", "list", "--json"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and len(json.loads(done.stdout)) == 7
+
+
+# Each case parses (or fails to parse) before any command body runs; none may start TensorFlow.
+PARSE_ONLY = [["train", "--help"], ["predict", "--help"], ["reproduce", "run", "--help"],
+              ["sweep", "--help"], ["kernels", "model.keras"], ["train", "no-such-net"],
+              ["train", "cnn3", "--lr", "-1"], ["export", "--help"], ["zoo", "list"]]
+
+
+@pytest.mark.slow
+def test_help_and_usage_errors_answer_without_tensorflow_in_a_fresh_process():
+    """`keras-cifar CMD --help` and usage errors: no TensorFlow import, under 1 s of CPU."""
+    import subprocess
+    import sys
+
+    code = ("import resource, sys\n"
+            "from keras_cifar.cli import cli\n"
+            "try:\n"
+            "    cli(sys.argv[1:], prog_name='keras-cifar')\n"
+            "except SystemExit as e:\n"
+            "    code = e.code\n"
+            "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "print('RESULT', code, 'tensorflow' in sys.modules, 'keras' in sys.modules,\n"
+            "      usage.ru_utime + usage.ru_stime, file=sys.stderr)\n")
+    for args in PARSE_ONLY:
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, timeout=120)
+        result = done.stderr.strip().splitlines()[-1].split()
+        assert result[0] == "RESULT", done.stderr
+        exit_code, tensorflow, keras, cpu = result[1:]
+        assert exit_code in ("0", "2"), (args, done.stderr)
+        assert (tensorflow, keras) == ("False", "False"), args
+        assert float(cpu) < 1.0, (args, cpu)
