@@ -660,50 +660,6 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-class _ReproduceGroup(_Group):
-    """`reproduce run|list|report|publish`; the one-command spellings of earlier versions
-    (`reproduce --all ...`, `--list`, `--report-only`, `--publish DEST`) still work, with a note."""
-
-    def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
-            args = self._from_old_spelling(list(args))
-        return super().parse_args(ctx, args)
-
-    @staticmethod
-    def _from_old_spelling(args: list[str]) -> list[str]:
-        def without(flag: str, takes_value: bool = False) -> tuple[list[str], str | None]:
-            i = args.index(flag)
-            value = args[i + 1] if takes_value and i + 1 < len(args) else None
-            return args[:i] + args[i + 1 + (1 if takes_value else 0):], value
-
-        if "--publish" in args:
-            rest, destination = without("--publish", takes_value=True)
-            new = ["publish", *([destination] if destination else []), *_only(rest, ("--out",))]
-        elif "--report-only" in args:
-            new = ["report", *_only(without("--report-only")[0], ("--out",))]
-        elif "--list" in args:
-            new = ["list", *without("--list")[0]]
-        else:
-            new = ["run", *args]
-        click.echo(f"Note: `reproduce {' '.join(args)}` is now `reproduce {' '.join(new)}`.",
-                   err=True)
-        return new
-
-
-def _only(args: list[str], options: tuple[str, ...]) -> list[str]:
-    """The given value-taking options of `args` (both `--opt V` and `--opt=V`), in order."""
-    kept, i = [], 0
-    while i < len(args):
-        name = args[i].split("=", 1)[0]
-        if name in options:
-            step = 1 if "=" in args[i] else 2
-            kept += args[i:i + step]
-            i += step
-        else:
-            i += 1
-    return kept
-
-
 def _selection_options(command):
     for option in reversed([
         click.argument("experiment_ids", nargs=-1, metavar="[EXPERIMENT_ID]..."),
@@ -747,7 +703,7 @@ def _print_status(z: Zoo, chosen, out: Path, seeds, verb: str) -> None:
                f"(estimated from finished epochs here, else from a 2-core CPU), into {out}.")
 
 
-@cli.group(cls=_ReproduceGroup)
+@cli.group(cls=_Group)
 def reproduce():
     """The report's experiments, as its notebooks ran them, against the notebooks' numbers.
 

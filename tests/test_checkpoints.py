@@ -2,7 +2,6 @@
 BackupAndRestore (before AtomicBackupAndRestore) resuming where they stopped."""
 
 import json
-import shutil
 
 import keras
 import pytest
@@ -42,20 +41,3 @@ def test_two_checkpoints_are_kept_and_named_by_the_metadata(tmp_path):
     assert (previous["epoch"], previous["weights"]) == (2, "epoch-0002.weights.h5")
     assert sorted(p.name for p in backup.glob("*.h5")) == ["epoch-0002.weights.h5",
                                                           "epoch-0003.weights.h5"]
-
-
-@pytest.mark.slow
-def test_a_backup_in_keras_own_layout_resumes_where_it_stopped(tmp_path):
-    run_dir = interrupted_run(tmp_path, after=1)
-    backup = run_dir / rundir.BACKUP_DIR
-    current = json.loads((backup / CURRENT).read_text())
-    shutil.copyfile(backup / current["weights"], backup / "latest.weights.h5")
-    for path in list(backup.iterdir()):
-        if path.name != "latest.weights.h5":
-            path.unlink()
-    (backup / "training_metadata.json").write_text(json.dumps({"epoch": 2, "batch": 0}))
-    trained = []
-    counter = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: trained.append(epoch))
-    train_run(RunConfig.of(get_network("mlp2"), epochs=4), DATA, out_dir=tmp_path, name="r", verbose=0, resume=True, callbacks=[counter])
-    assert trained == [2, 3]  # epochs 0-1 were restored, not trained again
-    assert [r["epoch"] for r in rundir.read_history(run_dir)] == [0, 1, 2, 3]

@@ -105,25 +105,6 @@ def test_dry_run_and_selection(runner, zoo_file, tmp_path):
     assert unknown.exit_code == 2 and "Did you mean 'tiny-" in unknown.output
 
 
-@pytest.mark.parametrize("old, new", [
-    (["--list", "--out", "OUT"], "list --out OUT"),
-    (["--network", "tiny", "--dry-run", "--out", "OUT"], "run --network tiny --dry-run --out OUT"),
-    (["--report-only", "--seeds", "0", "--out", "OUT"], "report --out OUT"),
-    (["--out", "OUT", "--publish", "PUB"], "publish PUB --out OUT"),
-])
-def test_the_one_command_spellings_still_work_with_a_note(runner, zoo_file, tmp_path, old, new):
-    paths = {"OUT": str(tmp_path / "out"), "PUB": str(tmp_path / "pub")}
-    args = [paths.get(a, a) for a in old]
-    result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", *args])
-    assert result.exit_code == 0, result.output
-    expected = " ".join(paths.get(a, a) for a in new.split())
-    assert f"is now `reproduce {expected}`" in result.output
-    if new.startswith("list"):
-        assert "To run: 6 of 6 runs" in result.output  # 2 experiments x seeds 0-2, none done
-    if new.startswith(("report", "publish")):
-        assert (tmp_path / ("pub" if "publish" in new else "out") / rep.RESULTS_MD).is_file()
-
-
 def test_concurrent_workers_get_the_longest_experiment_first(zoo_file, tmp_path, monkeypatch):
     from keras_cifar.reproduce import executors
     from keras_cifar.data import DataSpec

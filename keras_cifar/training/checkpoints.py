@@ -58,24 +58,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         return metadata if isinstance(metadata, dict) and "weights" in metadata else None
 
     def _checkpoints(self) -> list[tuple[dict, Path]]:
-        """(metadata, weights file) to try, newest first; a backup written by Keras' own
-        BackupAndRestore (before this class existed) is read in its layout."""
+        """(metadata, weights file) to try, newest first."""
         found = []
         for name in (CURRENT, PREVIOUS):
             metadata = self._read_metadata(name)
             if metadata is not None:
                 found.append((metadata, self.folder / metadata["weights"]))
-        if found:
-            return found
-        for weights, name in ((Path(self._weights_path), Path(self._training_metadata_path)),
-                              (Path(self._prev_weights_path),
-                               Path(self._prev_training_metadata_path))):
-            try:
-                metadata = json.loads(name.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(metadata, dict) and "epoch" in metadata and weights.exists():
-                found.append((metadata, weights))
         return found
 
     def on_train_begin(self, logs=None):

@@ -188,17 +188,11 @@ def read_metrics(run_dir: str | os.PathLike) -> dict:
 
 
 def run_status(run_dir: str | os.PathLike) -> RunStatus:
-    """Returns the state its config.json records; NOT_STARTED when there is none.
-
-    Runs written before states were an enum stored a failure as `failed: <reason>`; that
-    reads as FAILED.
-    """
+    """Returns the state its config.json records; NOT_STARTED when there is none."""
     try:
         stored = read_config(run_dir).get("status", RunStatus.NOT_STARTED.value)
     except RunError:
         return RunStatus.NOT_STARTED
-    if str(stored).startswith("failed:"):
-        return RunStatus.FAILED
     try:
         return RunStatus(stored)
     except ValueError:
