@@ -36,7 +36,7 @@ def child_path(root: str | os.PathLike, name: str, what: str = "run directory") 
     return candidate
 
 
-def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+def check_output_dir(path: str | os.PathLike, option: str = "out_dir") -> Path:
     """Checks that `path` can be a directory this process writes into (it may not exist yet).
 
     Raises:
@@ -69,7 +69,7 @@ def _require_writable(folder: Path, option: str, path: Path) -> None:
                        f"{option}={str(path)!r}")
 
 
-def check_output_file(path: str | os.PathLike, option: str = "--output") -> Path:
+def check_output_file(path: str | os.PathLike, option: str = "path") -> Path:
     """Checks that a file can be written at `path`: its folder exists and is writable, and
     `path` is not a directory.
 
@@ -96,7 +96,7 @@ def check_free_space(path: str | os.PathLike, needed_bytes: int, what: str) -> N
     if free < needed_bytes:
         raise DiskError(f"Not enough free space in {existing}: {what} needs about "
                         f"{needed_bytes / 2**20:.0f} MiB, {free / 2**20:.0f} MiB are free. Free "
-                        "some space or choose another --out.")
+                        "some space or choose another `out_dir`.")
 
 
 def is_disk_full(error: BaseException) -> bool:
@@ -114,7 +114,7 @@ def is_disk_full(error: BaseException) -> bool:
 def lock_run_dir(run_dir: str | os.PathLike, what: str = "run") -> Iterator[Path]:
     """Holds an exclusive OS lock (`flock`) on `run_dir/.lock` for the duration.
 
-    The lock dies with its process, so a killed run never blocks a `--resume`. The lock file
+    The lock dies with its process, so a killed run never blocks a resume. The lock file
     records the holder's PID and host for the message another process gets. A directory this
     call created is removed again if it holds nothing but the lock file when the block ends
     with an error, so a refused run leaves no empty directory.
@@ -133,8 +133,8 @@ def lock_run_dir(run_dir: str | os.PathLike, what: str = "run") -> Iterator[Path
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
             raise RunInUse(
                 f"The {what} {run_dir} is in use by another keras-cifar process ({holder}). "
-                "Wait for it to finish, or stop it and continue with the same command plus "
-                "--resume; its lock ends with the process."
+                "Wait for it to finish, or stop it and continue with the same call plus "
+                "`resume=True`; its lock ends with the process."
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)

@@ -7,6 +7,7 @@ and no traceback reaches the user.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -35,11 +36,38 @@ EXIT_CODES = (
     (errors.ZooError, 2),
     (errors.RunError, 2),
     (errors.DataError, 1),
+    (errors.MissingDependency, 2),
     (errors.ModelFileError, 1),
-    (errors.ExportError, 1),
+    (errors.ImageError, 1),
     (errors.TrainingError, 1),
     (errors.TrainingInterrupted, 130),
 )
+
+
+# Library errors advise Python arguments, in backticks (`resume=True`), as a Python caller has
+# no flags; the CLI says the same with its flags.
+ARGUMENT_FLAGS = {
+    "`resume=True`": "--resume", "`force=True`": "--force",
+    "`data_dir=PATH`": "--data-dir PATH", "`tfds_dir=PATH`": "--tfds-dir PATH",
+    '`source="synthetic"`': "--data synthetic", '`source="tfds"`': "--data tfds",
+    '`source="local"`': "--data local", "`out_dir`": "--out", "`name`": "--name",
+    "`batch_size`": "--batch-size", "`lr`": "--lr", "`limit`": "--limit",
+    "`devices`": "--devices", '`strategy="mirrored"`': "--strategy mirrored",
+    '`executor="ray"`': "--executor ray", "`network=NETWORK`": "--network NETWORK",
+    "`all_=True`": "--all", "`zoo_path=PATH`": "--zoo PATH", "`workers=2`": "--workers 2",
+    "the same call": "the same command",
+}
+_ARGUMENT_PATTERNS = ((re.compile(r"`limit=(\d+)`"), r"--limit \1"),
+                      (re.compile(r'`format="([a-z_]+)"`'), r"--format \1"))
+
+
+def for_cli(message: str) -> str:
+    """A library message with its Python arguments (`ARGUMENT_FLAGS`) spelled as flags."""
+    for argument, flag in ARGUMENT_FLAGS.items():
+        message = message.replace(argument, flag)
+    for pattern, flag in _ARGUMENT_PATTERNS:
+        message = pattern.sub(flag, message)
+    return message
 
 
 def exit_code(error: errors.KerasCifarError) -> int:
@@ -82,12 +110,12 @@ class _Group(click.Group):
                        err=True)
             sys.exit(130)
         except errors.KerasCifarError as e:
-            code = exit_code(e)
+            code, message = exit_code(e), for_cli(str(e))
             if code == 2:
-                raise click.UsageError(str(e), ctx) from None
+                raise click.UsageError(message, ctx) from None
             if code == 1:
-                raise click.ClickException(str(e)) from None
-            click.echo(f"\n{e}", err=True)
+                raise click.ClickException(message) from None
+            click.echo(f"\n{message}", err=True)
             sys.exit(code)
 
 

@@ -44,8 +44,26 @@ class ModelFileError(KerasCifarError, ValueError):
     """A model or image file that cannot be used, naming the file."""
 
 
-class ExportError(KerasCifarError, RuntimeError):
-    """A model could not be exported: the format's converter is missing here."""
+class ImageError(KerasCifarError, ValueError):
+    """An image file that cannot be read as an image (missing, a URL, too large, not an image),
+    naming the file."""
+
+
+class MissingDependency(KerasCifarError, ImportError):
+    """An optional package a call needs is not installed; names the extra that installs it.
+
+    Args:
+        packages: the missing importable names, e.g. `["ray"]`.
+        extra: the keras-cifar extra that installs them, e.g. `"ray"`.
+        needed_for: what asked for them, e.g. `'executor="ray"'`.
+    """
+
+    def __init__(self, packages, extra: str, needed_for: str):
+        self.packages, self.extra, self.needed_for = tuple(packages), extra, needed_for
+        super().__init__(
+            f"{needed_for} needs {', '.join(self.packages)}, which this Python lacks. Install "
+            f"the {extra} extra: pip install \"keras-cifar[{extra}]\" (in a checkout: pip install "
+            f"-e \".[{extra}]\"). Nothing was done. Received: missing={list(self.packages)}")
 
 
 class TrainingError(KerasCifarError, RuntimeError):
@@ -53,7 +71,7 @@ class TrainingError(KerasCifarError, RuntimeError):
 
 
 class TrainingInterrupted(KerasCifarError, RuntimeError):
-    """Training stopped by Ctrl-C; `--resume` continues from the last finished epoch."""
+    """Training stopped by Ctrl-C; `resume=True` continues from the last finished epoch."""
 
 
 class RunsStopped(KerasCifarError, RuntimeError):

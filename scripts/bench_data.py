@@ -1,12 +1,30 @@
 """Benchmark the data path: cold and cached loads, pipeline images/s, peak memory.
 
-A thin main over `keras_cifar.bench.data_memory`, where the code and its documentation live (also runnable as
-`python -m keras_cifar.bench.data_memory`).
+    python scripts/bench_data.py [DATA]    # default: ../shared/data/cifar10-jpeg.tar.gz if present,
+                                           # else synthetic data
+
+The command line over `keras_cifar.bench.data_memory.run`, where the code and its
+documentation live.
 """
 
+import argparse
 import sys
+from pathlib import Path
 
-from keras_cifar.bench.data_memory import main
+from keras_cifar.bench.data_memory import run
+
+DOC = " ".join(__doc__.split("\n\n")[0].split())
+
+
+def main(argv=None) -> int:
+    default = Path("..") / "shared" / "data" / "cifar10-jpeg.tar.gz"  # from the project root
+    parser = argparse.ArgumentParser(description=DOC)
+    parser.add_argument("data", nargs="?", default=str(default) if default.exists() else None)
+    parser.add_argument("--epochs", type=int, default=3, help="fit epochs per variant")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    args = parser.parse_args()
+    return run(args)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,7 +31,11 @@ def test_tfds_offline_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(DataError) as info:
         load_data("tfds", tfds_dir=tmp_path / "tfds")
     message = str(info.value)
-    assert "unreachable" in message and "--data-dir" in message and "--data synthetic" in message
+    assert "unreachable" in message and "`data_dir=PATH`" in message
+    assert '`source="synthetic"`' in message and "--" not in message  # Python arguments
+    from keras_cifar.cli import for_cli
+
+    assert "--data-dir PATH" in for_cli(message) and "--data synthetic" in for_cli(message)
 
 
 def test_tfds_download_failure_becomes_data_error(tmp_path, monkeypatch):

@@ -77,5 +77,5 @@ def test_devices_without_mirrored_is_refused():
     from keras_cifar.training.config import RunConfig
     from keras_cifar.zoo import get_network
 
-    with pytest.raises(ValueError, match="--devices needs --strategy mirrored"):
+    with pytest.raises(ValueError, match='`devices` needs `strategy="mirrored"`'):
         RunConfig.of(get_network("mlp2"), devices=("/cpu:0",))

@@ -123,7 +123,7 @@ def test_ray_missing_says_how_to_install(runner, zoo_file, tmp_path, monkeypatch
     result = runner.invoke(cli, ["--zoo", str(zoo_file), "reproduce", "run", "--all", "--seeds", "0", "--data", "synthetic",
                                  "--limit", "100", "--out", str(tmp_path), "--executor", "ray"])
     assert result.exit_code == 2
-    assert "pip install 'keras-cifar[ray]'" in result.output
+    assert 'pip install "keras-cifar[ray]"' in result.output and "--executor ray needs ray" in result.output
 
 
 def test_worker_that_cannot_see_the_output_fails_with_that_message(tmp_path):

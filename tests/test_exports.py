@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras_cifar.training import rundir
 from keras_cifar.models.builder import build_model
 from keras_cifar.cli import cli
-from keras_cifar.errors import ExportError
+from keras_cifar.errors import MissingDependency
 from keras_cifar.serving.exports import EXPORT_FORMATS, export_model
 from keras_cifar.serving.predict import load_model_file
 from conftest import ZOO
@@ -78,11 +78,11 @@ def test_each_format_matches_the_keras_softmax_in_its_own_runtime(runner, model_
 def test_a_missing_converter_names_what_to_install_and_writes_nothing(runner, model_file,
                                                                       tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if it were not installed
-    with pytest.raises(ExportError, match=r'pip install -e "\.\[export\]"'):
+    with pytest.raises(MissingDependency, match=r'pip install -e "\.\[export\]"'):
         export_model(load_model_file(model_file), tmp_path / "m.onnx", "onnx")
     result = runner.invoke(cli, ["export", str(model_file), str(tmp_path / "m.onnx"),
                                  "--format", "onnx"])
-    assert result.exit_code == 1 and "tf2onnx" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "tf2onnx" in result.output and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
 
 

@@ -425,10 +425,11 @@ def test_high_bit_depth_images_predict_as_their_8_bit_version(runner, tmp_path, 
 
 
 def test_pixels_with_no_known_range_are_refused(model_file, tmp_path):
-    from keras_cifar.serving.predict import ModelFileError, read_image
+    from keras_cifar.errors import ImageError
+    from keras_cifar.serving.predict import read_image
 
     Image.fromarray(np.full((32, 32), 300.0, dtype=np.float32), mode="F").save(tmp_path / "f.tif")
-    with pytest.raises(ModelFileError, match="no known range"):
+    with pytest.raises(ImageError, match="no known range"):
         read_image(tmp_path / "f.tif")
 
 

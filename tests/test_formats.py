@@ -96,7 +96,7 @@ def test_binary_meta_in_other_order_remaps_labels(tmp_path):
 
 
 def test_missing_path(tmp_path):
-    with pytest.raises(DataError, match="does not exist.*--data-dir"):
+    with pytest.raises(DataError, match="does not exist.*`data_dir=PATH`"):
         load_local(tmp_path / "nope")
 
 

@@ -1,14 +1,19 @@
 """scripts/step_parity.py: with PyTorch's weights copied in, keras-cifar's SGD steps are PyTorch's,
 for every zoo network at every setting its report experiments use; a wrong loss reduction shows."""
 
+import argparse
 import functools
+import subprocess
+import sys
 import json
+from pathlib import Path
 
 import pytest
 
 from keras_cifar.zoo import load_zoo
 
 torch = pytest.importorskip("torch")
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "step_parity.py"
 
 from keras_cifar.reference import step_parity  # noqa: E402 (after the skip)
 
@@ -48,15 +53,16 @@ def test_a_summed_loss_on_one_side_is_caught(monkeypatch):
 
 
 @pytest.mark.slow
-def test_main_writes_one_row_per_setting(tmp_path, capsys):
+def test_run_writes_one_row_per_setting(tmp_path, capsys):
     out = tmp_path / "parity.json"
-    assert step_parity.main(["--networks", "mlp2", "--steps", "2", "--json", str(out)]) == 0
+    args = argparse.Namespace(networks="mlp2", steps=2, lr=None, momentum=None, json=out)
+    assert step_parity.run(args) == 0
     rows = json.loads(out.read_text())["networks"]
     assert list(rows) == ["mlp2 lr=0.005 momentum=0.9"]
     assert "mlp2 lr=0.005 momentum=0.9: relative difference" in capsys.readouterr().out
 
 
-def test_lr_without_momentum_is_refused(capsys):
-    with pytest.raises(SystemExit):
-        step_parity.main(["--lr", "0.1"])
-    assert "--lr and --momentum go together" in capsys.readouterr().err
+def test_lr_without_momentum_is_refused():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--lr", "0.1"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and "--lr and --momentum go together" in done.stderr

@@ -2,6 +2,10 @@
 weights in the same order, stay together epoch after epoch. Skipped without PyTorch."""
 
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -62,8 +66,10 @@ def test_an_order_that_is_not_a_permutation_is_refused():
 
 
 def test_the_command_line_refuses_zero_epochs():
-    with pytest.raises(SystemExit):
-        twin_run.main(["mlp-lr0.005", "--data-dir", "unused", "--epochs", "0"])
+    script = Path(__file__).resolve().parents[1] / "scripts" / "twin_run.py"
+    done = subprocess.run([sys.executable, str(script), "mlp-lr0.005", "--data-dir", "unused",
+                           "--epochs", "0"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "--epochs must be at least 1" in done.stderr
 
 
 def test_the_plot_draws_both_sides(tmp_path):

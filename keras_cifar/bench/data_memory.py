@@ -1,7 +1,6 @@
 """Benchmark the data path: cold and cached loads, pipeline images/s, peak memory.
 
-    python scripts/bench_data.py [DATA]    # default: ../shared/data/cifar10-jpeg.tar.gz if present,
-                                           # else synthetic data
+    (run it with scripts/bench_data.py)
 
 Cold load uses an empty temporary cache; cached load reads what the cold load wrote. Pipeline
 speed is measured on `train_pipeline` alone (gather + batch + prefetch) and as `fit` of the
@@ -11,14 +10,11 @@ memory is the resident set size above what it was just after `import tensorflow`
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -35,13 +31,8 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> int:
-    default = Path("..") / "shared" / "data" / "cifar10-jpeg.tar.gz"  # from the project root
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="?", default=str(default) if default.exists() else None)
-    parser.add_argument("--epochs", type=int, default=3, help="fit epochs per variant")
-    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
-    args = parser.parse_args()
+def run(args) -> int:
+    """Runs what the script's options (`args`) ask for."""
 
     import keras
     import numpy as np
@@ -111,6 +102,3 @@ def main() -> int:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """Export latency: one zoo network in every export format, its file size, and the time each
 runtime takes for one batch of uint8 images, batch 1 and batch 256, on this machine's CPU.
 
-    python scripts/bench_export.py                       # cnn3, seeded weights
+    (run it with scripts/bench_export.py)
     python scripts/bench_export.py --model runs/RUN/model.keras --repeats 50 --json figures/bench_export.json
 
 Runtimes: Keras (the `.keras` model called directly, plus a softmax), the SavedModel's `serve`
@@ -14,7 +14,6 @@ it on an otherwise idle machine: nothing else should be training.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -88,14 +87,8 @@ def time_one(predict, images, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--network", default="cnn3", help="zoo network (seeded weights)")
-    parser.add_argument("--model", type=Path, default=None, help="a trained .keras file instead")
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    args = parser.parse_args(argv)
+def run(args) -> int:
+    """Runs what the script's options (`args`) ask for."""
 
     from keras_cifar._env import quiet_tensorflow
 
@@ -155,6 +148,3 @@ def main(argv=None) -> int:
         }, indent=2) + "\n")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

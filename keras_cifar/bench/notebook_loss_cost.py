@@ -1,7 +1,6 @@
 """What the notebook-scale loss costs per epoch: `fit` with and without the `NotebookLoss` metric.
 
-    python scripts/bench_notebook_loss.py [--networks mlp2,lenet5] [--repeats 3] [--epochs 3]
-                                          [--train-images 12800] [--threads 1] [--json FILE]
+    (run it with scripts/bench_notebook_loss.py)
 
 The fidelity issue asked for the loss on the notebooks' scale at no measurable cost per epoch,
 computed from the per-example losses of the passes `fit` already runs. This measures it: for
@@ -21,7 +20,6 @@ import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -61,9 +59,9 @@ def epoch_seconds(network_id: str, with_notebook_loss: bool, epochs: int, train_
 
 
 def measure_in_subprocess(network_id: str, with_notebook_loss: bool, args) -> float:
-    command = [sys.executable, "-m", "keras_cifar.bench.notebook_loss_cost", "--worker", network_id, str(int(with_notebook_loss)),
-               "--epochs", str(args.epochs), "--train-images", str(args.train_images),
-               "--threads", str(args.threads)]
+    settings = {"worker": [network_id, str(int(with_notebook_loss))], "epochs": args.epochs,
+                "train_images": args.train_images, "threads": args.threads}
+    command = [sys.executable, "-m", "keras_cifar.bench.notebook_loss_cost", json.dumps(settings)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"{network_id} (notebook loss {with_notebook_loss}) failed:\n"
@@ -71,18 +69,8 @@ def measure_in_subprocess(network_id: str, with_notebook_loss: bool, args) -> fl
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", default="mlp2,lenet5")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3, help="per fit; the first is dropped")
-    parser.add_argument("--train-images", type=int, default=12_800)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--worker", nargs=2, metavar=("NETWORK", "WITH"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.epochs < 2:
-        parser.error(f"--epochs must be at least 2 (the first is dropped). Received: {args.epochs}")
+def run(args) -> int:
+    """Runs what the script's options (`args`) ask for."""
     if args.worker:
         from keras_cifar.reproduce.executors import limit_threads
 
@@ -111,4 +99,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # A worker process (see `measure_in_subprocess`): its settings come as one JSON argument.
+    sys.exit(run(argparse.Namespace(**json.loads(sys.argv[1]))))

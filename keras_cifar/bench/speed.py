@@ -1,8 +1,6 @@
 """Speed of keras-cifar's training path against a plain PyTorch loop, network by network.
 
-    python scripts/bench.py [--data DATA] [--networks mlp2,cnn3] [--repeats 3] [--epochs 3]
-                            [--train-images 25024] [--json bench.json] [--mixed-precision]
-                            [--workers 2]
+    (run it with scripts/bench.py)
 
 For each zoo network, alternating the measurements so machine drift hits them alike, `--repeats`
 times:
@@ -40,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -178,9 +175,9 @@ def load_bench_data(path: str | None, train_images: int):
 
 
 def _worker_command(kind: str, network_id: str, args) -> list[str]:
-    command = [sys.executable, "-m", "keras_cifar.bench.speed", "--worker", kind, network_id, "--epochs", str(args.epochs),
-               "--train-images", str(args.train_images)]
-    return command + (["--data", args.data] if args.data else [])
+    settings = {"worker": [kind, network_id], "epochs": args.epochs,
+                "train_images": args.train_images, "data": args.data, "workers": args.workers}
+    return [sys.executable, "-m", "keras_cifar.bench.speed", json.dumps(settings)]
 
 
 def _result(kind: str, network_id: str, returncode: int, stdout: str, stderr: str) -> dict:
@@ -200,7 +197,7 @@ def measure_in_subprocess(kind: str, network_id: str, args) -> dict:
 def measure_side_by_side(network_id: str, args) -> list[dict]:
     """Runs `args.workers` keras-cifar measurements at once, each process with its share of
     the cores (as `reproduce run --workers N` does); returns each one's result."""
-    command = _worker_command("shared", network_id, args) + ["--workers", str(args.workers)]
+    command = _worker_command("shared", network_id, args)
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(args.workers)]
     results = []
@@ -235,26 +232,8 @@ def worker(kind: str, network_id: str, args) -> int:
     return 0
 
 
-def main() -> int:
-    default = Path("..") / "shared" / "data" / "cifar10-jpeg.tar.gz"  # from the project root
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(default) if default.exists() else None,
-                        help="CIFAR-10 (any --data-dir source); default: the project's copy, "
-                        "else synthetic data")
-    parser.add_argument("--networks", default=None, help="comma-separated ids; default: all")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3, help="per measurement; the first is dropped")
-    # 25,024 images are 391 batches = 17 x 23, so train runs 23 steps per execution, as on the
-    # full 782-batch epoch; a prime batch count would force one step per execution.
-    parser.add_argument("--train-images", type=int, default=25_024,
-                        help="training images per epoch (a class-stratified subset)")
-    parser.add_argument("--json", type=Path, default=Path("bench.json"))
-    parser.add_argument("--workers", type=int, default=1,
-                        help="also measure N trainings side by side, as reproduce run --workers N")
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="also measure keras-cifar with --mixed-precision (16-bit compute)")
-    parser.add_argument("--worker", nargs=2, metavar=("KIND", "NETWORK"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+def run(args) -> int:
+    """Runs what the script's options (`args`) ask for."""
     if args.worker:
         return worker(*args.worker, args)
 
@@ -389,4 +368,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # A worker process (see `_worker_command`): its settings come as one JSON argument.
+    sys.exit(run(argparse.Namespace(**json.loads(sys.argv[1]))))

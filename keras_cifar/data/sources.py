@@ -88,8 +88,8 @@ def load_local(path: str | os.PathLike, use_cache: bool = True) -> CifarData:
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"The data path {path} does not exist. Pass an existing directory or "
-                        f".tar.gz with --data-dir (or {DATA_DIR_ENV_VAR}), or use --data tfds or "
-                        f"--data synthetic. Received: data_dir={str(path)!r}")
+                        f".tar.gz as `data_dir=PATH` (or {DATA_DIR_ENV_VAR}), or use `source=\"tfds\"` or "
+                        f"`source=\"synthetic\"`. Received: data_dir={str(path)!r}")
     key = cache.source_identity(path) if use_cache else None
     if key:
         cached = cache.read_cache(key)
@@ -115,11 +115,11 @@ def network_reachable(address: tuple[str, int] = _DOWNLOAD_HOST, timeout: float 
 def _offline_message(reason: str) -> str:
     return (
         f"Could not download CIFAR-10 with tensorflow-datasets: {reason}. Without a network, "
-        "point keras-cifar at a local copy with --data-dir PATH (or KERAS_CIFAR_DATA_DIR): an "
+        "point keras-cifar at a local copy with `data_dir=PATH` (or KERAS_CIFAR_DATA_DIR): an "
         "image-folder tree, cifar-10-batches-py/, cifar-10-batches-bin/, or their .tar.gz "
-        "archives (cifar-10-python.tar.gz, cifar-10-binary.tar.gz); or use --data synthetic to "
+        "archives (cifar-10-python.tar.gz, cifar-10-binary.tar.gz); or use `source=\"synthetic\"` to "
         "check the code path on made-up images; or download once with tfds on a machine online "
-        "and pass its directory with --tfds-dir."
+        "and pass its directory as `tfds_dir=PATH`."
     )
 
 
@@ -187,7 +187,7 @@ def load_data(source: str = "tfds", data_dir: str | os.PathLike | None = None,
     if source == "synthetic":
         return synthetic_data(*synthetic_size)
     if source == "local":
-        raise DataError(f"--data local needs --data-dir PATH (or {DATA_DIR_ENV_VAR}).")
+        raise DataError(f"`source=\"local\"` needs `data_dir=PATH` (or {DATA_DIR_ENV_VAR}).")
     if source == "tfds":
         return load_tfds(tfds_dir, use_cache=use_cache)
     raise DataError(f"Unknown data source; expected one of {list(SOURCES)}. Received: source={source!r}")
@@ -215,15 +215,15 @@ def limit_data(data: CifarData, n: int, seed: int = 0) -> CifarData:
     The fingerprint is that of the subset, so a limited run never passes for a full one.
     """
     if n < 1:
-        raise DataError(f"--limit must be at least 1. Received: limit={n}")
+        raise DataError(f"`limit` must be at least 1. Received: limit={n}")
     train = stratified_indices(data.train_labels, n, seed)
     test = stratified_indices(data.test_labels, n, seed)
     for split, labels in (("training", data.train_labels[train]), ("test", data.test_labels[test])):
         missing = [data.class_names[c] for c in range(len(data.class_names)) if c not in set(labels.tolist())]
         if missing:
-            warnings.warn(f"--limit {n}: the {split} subset lacks the class(es) "
+            warnings.warn(f"limit={n}: the {split} subset lacks the class(es) "
                           f"{', '.join(missing)}; accuracy on them cannot be learned or measured. "
-                          f"Use --limit {len(data.class_names)} or more.", stacklevel=2)
+                          f"Use `limit={len(data.class_names)}` or more.", stacklevel=2)
     return make_data(
         data.train_images[train], data.train_labels[train], data.test_images[test],
         data.test_labels[test], source=data.source, format=data.format,

@@ -18,8 +18,7 @@ in float16:
 Nothing in airbench's training code, network or hyperparameters is changed. Per-epoch rows are
 read from airbench's own `print_training_details` (its table is still printed).
 
-    python scripts/airbench_reference.py --data-dir ../shared/data/cifar10-jpeg.tar.gz \
-        --seeds 0-2 --out /work/airbench-ref
+    (run it with scripts/airbench_reference.py)
 
 Each seed becomes `OUT/airbench93-s<seed>.json` (per-epoch loss, accuracy, seconds; TTA
 accuracy; trainable-parameter count; machine). Resumable per seed: finished seeds are skipped.
@@ -31,7 +30,6 @@ airbench==0.1.8`.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -197,17 +195,8 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, required=True,
-                        help="a local CIFAR-10 copy (directory or archive)")
-    parser.add_argument("--out", type=Path, required=True, help="where the records go")
-    parser.add_argument("--seeds", default="0-2", help="e.g. 0-2 or 0,3 (default 0-2)")
-    parser.add_argument("--variant", choices=("93", "94"), default="93")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args(argv)
-    if not args.data_dir.exists():
-        parser.error(f"--data-dir {args.data_dir} does not exist")
+def run(args) -> int:
+    """Runs what the script's options (`args`) ask for."""
     args.out.mkdir(parents=True, exist_ok=True)
     data_sha = sha256(args.data_dir) if args.data_dir.is_file() else None
     write_airbench_cache(args.data_dir, args.out)
@@ -227,6 +216,3 @@ def main(argv: list[str] | None = None) -> int:
               f"{record['train_seconds']:.0f} s -> {args.out / record_path}", flush=True)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

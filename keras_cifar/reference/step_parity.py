@@ -1,7 +1,6 @@
 """keras-cifar and the PyTorch reference take the same SGD steps: a check of the code, not the data.
 
-    python scripts/step_parity.py [--networks lenet5,cnn3] [--steps 20] [--lr 0.1 --momentum 0]
-                                  [--json FILE]
+    (run it with scripts/step_parity.py)
 
 Where the reproduction's PyTorch reference and keras-cifar disagree, the fidelity issue asks to
 check the order of the data, the initialisation, the loss reduction, the optimiser's update and
@@ -30,11 +29,8 @@ such a flip). A wrong loss reduction or update shows at 1e-2 or more in the firs
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -155,22 +151,11 @@ def experiment_settings(zoo, network_id: str) -> list[tuple[float, float]]:
                    if e.network == network_id})
 
 
-def main(argv=None) -> int:
+def run(args) -> int:
+    """Compares the networks and settings the script's options (`args`) ask for."""
     from keras_cifar.zoo import load_zoo
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     zoo = load_zoo()
-    parser.add_argument("--networks", default=",".join(zoo.networks))
-    parser.add_argument("--steps", type=int, default=20, help="the last one holds 16 images")
-    parser.add_argument("--lr", type=float, default=None, help="with --momentum: one setting")
-    parser.add_argument("--momentum", type=float, default=None)
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be at least 1. Received: {args.steps}")
-    if (args.lr is None) != (args.momentum is None):
-        parser.error("--lr and --momentum go together (one setting), or neither (the "
-                     f"experiments' settings). Received: --lr {args.lr}, --momentum {args.momentum}")
     results = {}
     for network_id in args.networks.split(","):
         settings = ([(args.lr, args.momentum)] if args.lr is not None
@@ -187,6 +172,3 @@ def main(argv=None) -> int:
                                         indent=1, default=str) + "\n")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,8 +7,7 @@ initialisation, `nn.CrossEntropyLoss()`, `torch.optim.SGD(lr, momentum)`. Used b
 `scripts/bench.py` for speed, and to reproduce the report's experiments with the original
 notebooks' protocol on the same data, as a check on keras-cifar's numbers:
 
-    python scripts/torch_reference.py --experiments lenet5-lr0.01 cnn3 --seeds 0-2 \
-        --data-dir ../shared/data/cifar10-jpeg.tar.gz --out report --threads 1
+    (run it with scripts/torch_reference.py)
 
 Each (experiment, seed) becomes `OUT/torch/<experiment-id>[-s<seed>]/` with config.json,
 history.csv and metrics.json, the layout of keras-cifar's runs, so `keras-cifar reproduce
@@ -21,7 +20,6 @@ atomically after every epoch and removed when the run finishes.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -229,27 +227,13 @@ def run_experiment(experiment, spec: NetworkSpec, data, seed: int, out_dir: Path
     return run_dir
 
 
-def main() -> int:
+def run(args) -> int:
+    """Trains what the script's options (`args`) ask for: the experiments with each seed, or
+    one network with given settings."""
     from keras_cifar.data import load_data
     from keras_cifar.reproduce.experiments import parse_seeds
     from keras_cifar.zoo import load_zoo
 
-    parser = argparse.ArgumentParser(
-        description="Train zoo networks with plain PyTorch: one network with given settings, or "
-        "the report's experiments with the notebooks' protocol into OUT/torch/.")
-    parser.add_argument("network", nargs="?", help="a zoo network (with --lr and --epochs)")
-    parser.add_argument("--experiments", nargs="+", metavar="ID",
-                        help="the zoo's experiments to run into --out, e.g. lenet5-lr0.01 cnn3")
-    parser.add_argument("--seeds", default="0", help="with --experiments: e.g. 0-2")
-    parser.add_argument("--out", default="report", help="with --experiments: OUT/torch/<run>/")
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--momentum", type=float, default=0.0)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--threads", type=int, default=None, help="default: all cores")
-    parser.add_argument("--json", default=None, help="write the history here")
-    args = parser.parse_args()
     zoo = load_zoo()
     if args.experiments:
         experiments = [zoo.experiment(i) for i in args.experiments]
@@ -259,8 +243,6 @@ def main() -> int:
                 print(f"{run_experiment(e, zoo.network(e.network), d, seed, Path(args.out), args.threads)}"
                       " finished", flush=True)
         return 0
-    if not (args.network and args.lr and args.epochs):
-        parser.error("give a NETWORK with --lr and --epochs, or --experiments")
     d = load_data("local", data_dir=args.data_dir)
     trainer = TorchTrainer(zoo.network(args.network), d.train_images, d.train_labels,
                            d.test_images, d.test_labels, lr=args.lr, momentum=args.momentum,
@@ -278,6 +260,3 @@ def main() -> int:
             json.dump(history, f, indent=1)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,7 @@
 """Twin runs: keras-cifar and the PyTorch reference trained from the same initial weights on the
 same batches, epoch after epoch, on the real images: a check of whole runs, not of seeds.
 
-    python scripts/twin_run.py EXPERIMENT --data-dir ../shared/data/cifar10-jpeg.tar.gz
-                               [--epochs N] [--seed 0] [--threads T] [--json FILE] [--plot PNG]
+    (run it with scripts/twin_run.py)
 
 Independent seeds differ in two random things, the initial weights and the order of the
 batches, and at the report's settings that alone moves a final test accuracy by 2 points or
@@ -22,9 +21,7 @@ side only); a wrong loss reduction, update, scaling or last batch shows from the
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -106,24 +103,12 @@ def plot_twins(rows: list[dict], path: Path, title: str) -> Path:
         path, title)
 
 
-def main(argv=None) -> int:
+def run(args) -> int:
+    """Runs the twin runs the script's options (`args`) ask for and writes what they name."""
     from keras_cifar.data import load_data
     from keras_cifar.zoo import load_zoo
 
     zoo = load_zoo()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=list(zoo.experiments), metavar="EXPERIMENT",
-                        help="a report experiment, e.g. mlp-lr0.005")
-    parser.add_argument("--data-dir", required=True, help="CIFAR-10 as `--data local` reads it")
-    parser.add_argument("--epochs", type=int, default=None, help="default: the experiment's")
-    parser.add_argument("--seed", type=int, default=0, help="PyTorch's init seed and the order")
-    parser.add_argument("--threads", type=int, default=None, help="PyTorch's; default all cores")
-    parser.add_argument("--json", type=Path, default=None, help="write the rows here")
-    parser.add_argument("--plot", type=Path, default=None,
-                        help="draw both sides' test accuracy and loss against epoch (PNG)")
-    args = parser.parse_args(argv)
-    if args.epochs is not None and args.epochs < 1:
-        parser.error(f"--epochs must be at least 1. Received: {args.epochs}")
     experiment = zoo.experiment(args.experiment)
     data = load_data("local", data_dir=args.data_dir)
     rows = twin_run(experiment, zoo.network(experiment.network), data, seed=args.seed,
@@ -140,6 +125,3 @@ def main(argv=None) -> int:
                    "initial weights and order of the images")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

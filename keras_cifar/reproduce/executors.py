@@ -79,7 +79,7 @@ def check_shared_dir(job: Job) -> None:
     if seen != job.marker:
         raise errors.RunError(
             f"Worker {socket.gethostname()} (pid {os.getpid()}) cannot see the output directory "
-            f"{marker.parent}: --out must be storage that every node of the cluster sees (NFS, a "
+            f"{marker.parent}: `out_dir` must be storage that every node of the cluster sees (NFS, a "
             "shared volume), at the same path. Received: "
             + ("no such directory" if seen is None else "another output directory")
         )
@@ -137,8 +137,7 @@ def _ray_remote(address: str | None):
     try:
         import ray
     except ImportError:
-        raise errors.RunError("--executor ray needs Ray: pip install 'keras-cifar[ray]' "
-                            "(or pip install ray).") from None
+        raise errors.MissingDependency(["ray"], "ray", '`executor="ray"`') from None
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  ignore_reinit_error=True)

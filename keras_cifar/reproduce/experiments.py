@@ -70,7 +70,7 @@ def select_experiments(zoo: Zoo, ids: Iterable[str] = (), network: str | None = 
     if all_:
         chosen = set(zoo.experiments)
     if not chosen:
-        raise ConfigError("Choose experiments: give their ids, --network NETWORK or --all. "
+        raise ConfigError("Choose experiments: give their ids, `network=NETWORK` or `all_=True`. "
                          f"Known experiments: {', '.join(zoo.experiments)}.")
     return [e for e in zoo.experiments.values() if e.id in chosen]
 
@@ -337,7 +337,7 @@ def publish(zoo: Zoo, out_dir, destination) -> Path:
     `destination/runs/<run>/` (and `destination/torch/<run>/` for the PyTorch reference) get
     config.json, history.csv and metrics.json of every finished run, all seeds; the kernel
     figure, parameter dumps and NOTES.md are copied; then the report is written there afresh,
-    so `write_report(zoo, destination)` (`reproduce --report-only`) regenerates it exactly.
+    so `write_report(zoo, destination)` (`keras-cifar reproduce report`) regenerates it exactly.
 
     Returns:
         The path of destination/RESULTS.md.

@@ -1,6 +1,6 @@
 """Writes the published reproduction's compact table into the README's Results section.
 
-    python scripts/sync_readme_results.py [--figures figures] [--readme README.md] [--check]
+    (run it with scripts/sync_readme_results.py)
 
 The table is `results.summary_markdown` of the runs published under FIGURES (what
 `keras-cifar reproduce publish` wrote); it replaces whatever stands between the README's two
@@ -10,7 +10,6 @@ runs the same comparison).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -38,13 +37,8 @@ def published_table(figures: Path) -> str:
     return summary_markdown(rows)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    root = Path(".")  # the project root
-    parser.add_argument("--figures", type=Path, default=root / "figures")
-    parser.add_argument("--readme", type=Path, default=root / "README.md")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the README is stale")
-    args = parser.parse_args(argv)
+def run(args) -> int:
+    """Runs what the script's options (`args`) ask for."""
     text = args.readme.read_text(encoding="utf-8")
     old, new = readme_table(text, args.readme), published_table(args.figures)
     if args.check:
@@ -58,6 +52,3 @@ def main(argv=None) -> int:
     print(f"{args.readme}: Results table {'unchanged' if old == new else 'updated'}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,7 +21,6 @@ import keras
 
 from keras_cifar import errors
 from keras_cifar import _fs
-from keras_cifar.errors import ExportError
 
 # format -> (what it writes, the file suffix it suggests, the packages its converter needs)
 EXPORT_FORMATS = {
@@ -39,7 +38,8 @@ def _check_format(format: str) -> None:
 
 
 def require_converter(format: str) -> None:
-    """Raises ExportError naming what to install when `format`'s converter is missing."""
+    """Raises MissingDependency naming the extra to install when `format`'s converter is
+    missing."""
     _check_format(format)
     missing = []
     for package in EXPORT_FORMATS[format][2]:
@@ -48,11 +48,7 @@ def require_converter(format: str) -> None:
         except ImportError:
             missing.append(package)
     if missing:
-        raise ExportError(
-            f"Exporting to {format} needs the package(s) {', '.join(missing)}, which this Python "
-            "lacks. Install the export extra: pip install -e \".[export]\" (or pip install "
-            f"{' '.join(EXPORT_FORMATS[format][2])} onnxruntime). Nothing was written. "
-            f"Received: format={format!r}")
+        raise errors.MissingDependency(missing, "export", f'Exporting to `format="{format}"`')
 
 
 def check_export_target(target: str | os.PathLike, format: str = "saved_model",
@@ -69,19 +65,19 @@ def check_export_target(target: str | os.PathLike, format: str = "saved_model",
     what, suffix, _ = EXPORT_FORMATS[format]
     if format == "saved_model":
         if target.exists() and not target.is_dir():
-            raise errors.RunError(f"{target} is an existing file; --format saved_model writes a "
+            raise errors.RunError(f"{target} is an existing file; `format=\"saved_model\"` writes a "
                                 f"directory. Choose another path. Received: target={str(target)!r}")
         if target.is_dir() and any(target.iterdir()) and not force:
-            raise errors.RunError(f"{target} is not empty; pass --force to replace it, or choose "
+            raise errors.RunError(f"{target} is not empty; pass `force=True` to replace it, or choose "
                                 f"another path. Received: target={str(target)!r}")
-        return _fs.check_output_dir(target, "TARGET")
+        return _fs.check_output_dir(target, "target")
     if target.is_dir():
-        raise errors.RunError(f"{target} is a directory; --format {format} writes {what}, e.g. "
+        raise errors.RunError(f"{target} is a directory; `format=\"{format}\"` writes {what}, e.g. "
                             f"{target / ('model' + suffix)}. Received: target={str(target)!r}")
     if target.exists() and not force:
-        raise errors.RunError(f"{target} exists; pass --force to replace it, or choose another path. "
+        raise errors.RunError(f"{target} exists; pass `force=True` to replace it, or choose another path. "
                             f"Received: target={str(target)!r}")
-    return _fs.check_output_file(target, "TARGET")
+    return _fs.check_output_file(target, "target")
 
 
 def serving_model(model: keras.Model) -> keras.Model:
@@ -116,7 +112,7 @@ def export_model(model: keras.Model, target: str | os.PathLike, format: str = "s
 
     Raises:
         RunError: an unknown format, or a target that cannot be written as asked.
-        ExportError: the format's converter is not installed (nothing is written).
+        MissingDependency: the format's converter is not installed (nothing is written).
     """
     require_converter(format)
     target = check_export_target(target, format, force)

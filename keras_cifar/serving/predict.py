@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_cifar.errors import ModelFileError
+from keras_cifar.errors import ImageError, ModelFileError
 
 from keras_cifar.data import CLASS_NAMES
 
@@ -88,7 +88,7 @@ def _to_8_bits(image, path: Path, notes: list):
         notes.append("scaled from float [0, 1] to 8-bit")
         scaled = np.round(values.astype(np.float64) * 255.0)
     else:
-        raise ModelFileError(
+        raise ImageError(
             f"Cannot read the image {path}: its pixels are {image.mode} values from {low:g} to "
             f"{high:g}, with no known range to scale to 8 bits. Save it as an 8-bit or 16-bit "
             f"image (or float in [0, 1]). Received: mode={image.mode!r}")
@@ -102,12 +102,12 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     `MAX_IMAGE_PIXELS` are refused before they are decoded.
 
     Raises:
-        ModelFileError: the file is missing, a URL, too large, or not an image Pillow can read.
+        ImageError: the file is missing, a URL, too large, or not an image Pillow can read.
     """
     from PIL import Image, UnidentifiedImageError
 
     if URL_SCHEME.match(str(path)):
-        raise ModelFileError(f"{path} is a URL; keras-cifar does not fetch images. Download it "
+        raise ImageError(f"{path} is a URL; keras-cifar does not fetch images. Download it "
                              f"and pass the file. Received: image={str(path)!r}")
     path = Path(path)
     notes = []
@@ -115,7 +115,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         with Image.open(path) as image:
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise ModelFileError(
+                raise ImageError(
                     f"The image {path} is {width}x{height} pixels, over the limit of "
                     f"{MAX_IMAGE_PIXELS:,} pixels (4096x4096); CIFAR-10 models see 32x32. "
                     f"Resize it first. Received: size={width}x{height}")
@@ -129,11 +129,11 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
                 image = image.resize((32, 32), Image.Resampling.BICUBIC, reducing_gap=2.0)
             pixels = np.asarray(image, dtype=np.uint8)
     except FileNotFoundError:
-        raise ModelFileError(f"The image {path} does not exist.") from None
+        raise ImageError(f"The image {path} does not exist.") from None
     except Image.DecompressionBombError as e:
-        raise ModelFileError(f"The image {path} is too large to decode safely: {e}") from None
+        raise ImageError(f"The image {path} is too large to decode safely: {e}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ModelFileError(f"Cannot read the image {path}: {e}.") from None
+        raise ImageError(f"Cannot read the image {path}: {e}.") from None
     return LoadedImage(path, pixels, tuple(notes))
 
 
@@ -159,7 +159,7 @@ def predict_images(model, paths, top: int = 3, class_names=CLASS_NAMES) -> list[
         try:
             images.append(read_image(p))
             results.append(None)
-        except ModelFileError as e:
+        except ImageError as e:
             results.append({"image": str(p), "notes": [], "error": str(e)})
     if images:
         probabilities = iter(predict_probabilities(model, np.stack([i.pixels for i in images])))

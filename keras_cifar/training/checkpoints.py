@@ -82,7 +82,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             return
         if tried:
             raise errors.RunError(f"No checkpoint in {self.folder} can be loaded ({'; '.join(tried)}). "
-                                "Train the run again from scratch with --force.")
+                                "Train the run again from scratch with `force=True`.")
 
     def _save_model(self):
         self.folder.mkdir(parents=True, exist_ok=True)

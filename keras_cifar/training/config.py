@@ -74,7 +74,7 @@ class RunConfig:
             raise ConfigError(f"Unknown strategy; expected one of {list(STRATEGIES)}. "
                               f"Received: strategy={self.strategy!r}")
         if checked["devices"] and self.strategy != "mirrored":
-            raise ConfigError("--devices needs --strategy mirrored. Received: "
+            raise ConfigError("`devices` needs `strategy=\"mirrored\"`. Received: "
                               f"devices={list(checked['devices'])!r}")
         for name, value in checked.items():
             object.__setattr__(self, name, value)

@@ -129,7 +129,7 @@ def _read_json(path: Path, missing: str):
         raise RunError(missing) from None
     except (OSError, json.JSONDecodeError) as e:
         raise RunError(f"Cannot read {path}: {e}. The run directory is damaged; train it again "
-                       "with --force.") from None
+                       "with `force=True`.") from None
 
 
 def read_history(run_dir: str | os.PathLike) -> list[dict[str, float]]:
@@ -215,17 +215,17 @@ def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False)
     if not (run_dir / CONFIG).exists():
         if contents:
             raise RunError(f"{run_dir} exists and is not an empty run directory; choose "
-                                "another --name or --out, or pass --force to replace it.")
+                           "another `name` or `out_dir`, or pass `force=True` to replace it.")
         return
     saved = read_config(run_dir)
     differing = identity_differences(saved.get("identity", {}), identity)
     if differing:
         raise RunError(
             f"{run_dir} holds a different run; these settings differ: {', '.join(differing)}. "
-            "Use another --name, or --force to replace it."
+            "Use another `name`, or `force=True` to replace it."
         )
     status = saved.get("status", "")
     if not resume:
         what = "a finished run" if status == STATUS_FINISHED else f"an unfinished run ({status})"
-        raise RunError(f"{run_dir} already holds {what}; pass --resume to continue it or "
-                            "--force to train it again from scratch.")
+        raise RunError(f"{run_dir} already holds {what}; pass `resume=True` to continue it or "
+                       "`force=True` to train it again from scratch.")

@@ -150,7 +150,7 @@ def _op_determinism(deterministic: bool, xla: bool) -> tuple[bool, bool]:
     elif _op_determinism_on and xla:
         warnings.warn("XLA is off for this run: TensorFlow's op determinism, switched on by an "
                       "earlier run in this process, cannot be switched off again. Train it in a "
-                      "process of its own (e.g. --workers 2) to use XLA.", stacklevel=3)
+                      "process of its own (e.g. `workers=2`) to use XLA.", stacklevel=3)
         xla = False
     return _op_determinism_on, xla
 
@@ -240,7 +240,7 @@ def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs
         data = limit_data(data, config.limit, config.seed)
     if config.batch_size > len(data.train_labels):
         raise ConfigError(f"The batch size is larger than the {len(data.train_labels)} training "
-                          f"images; choose a smaller --batch-size. Received: "
+                          f"images; choose a smaller `batch_size`. Received: "
                           f"batch_size={config.batch_size}")
     precision = mixed_precision_policy(config.mixed_precision)
     identity = config.identity(data, precision)
@@ -313,13 +313,13 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
         mark(rundir.STATUS_INTERRUPTED)
         raise TrainingInterrupted(
             f"Training interrupted; {run_dir} keeps every finished epoch. Continue it with "
-            "the same command and --resume."
+            "the same call and `resume=True`."
         ) from None
     except RuntimeError as e:
         if "NaN or Inf loss" not in str(e):
             raise
         message = (f"The loss became NaN or infinite in epoch {clock.epoch + 1} (lr={run.lr:g}, "
-                   f"momentum={run.momentum:g}); training stopped. Try a smaller --lr.")
+                   f"momentum={run.momentum:g}); training stopped. Try a smaller `lr`.")
         config["finished"] = _now()
         config["error"] = message
         mark(rundir.RunStatus.FAILED)
@@ -332,7 +332,7 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
         raise errors.DiskError(
             f"Writing {where} failed: {getattr(e, 'strerror', None) or e}. {run_dir} keeps its "
             "last complete epoch; free some space, then continue with the same command and "
-            "--resume.") from None
+            "`resume=True`.") from None
     config["status"] = rundir.STATUS_FINISHED
     config["finished"] = _now()
     _fs.atomic_write_json(run_dir / rundir.CONFIG, config)

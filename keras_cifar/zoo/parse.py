@@ -54,7 +54,7 @@ def load_zoo(path: str | os.PathLike | None = None) -> Zoo:
     except OSError as e:
         raise ZooError(
             f"Cannot read the zoo file {path}: {e.strerror or e}. Pass an existing file with "
-            f"--zoo PATH or {ZOO_ENV_VAR}. Received: path={str(path)!r}"
+            f"`zoo_path=PATH` or {ZOO_ENV_VAR}. Received: path={str(path)!r}"
         ) from None
     try:
         raw = json.loads(text)

@@ -69,5 +69,5 @@ def check_init(init) -> str:
 def check_limit(limit) -> int | None:
     """A per-split image limit: None (all) or an integer >= 1."""
     if limit is not None and (not _is_int(limit) or limit < 1):
-        raise ConfigError(f"--limit must be an integer >= 1. Received: limit={limit!r}")
+        raise ConfigError(f"`limit` must be an integer >= 1. Received: limit={limit!r}")
     return limit
