@@ -48,8 +48,8 @@ def train_network(network: str | NetworkSpec, data=None, *, out_dir: str | os.Pa
 
     Args:
         network: a zoo id (`"cnn3"`) or a `NetworkSpec`.
-        data: a `CifarData` (`load_data(...)`); None loads the source named by the
-            `data` setting (tfds by default).
+        data: a `CifarData` (`load_data(...)`), or a source to load: `"tfds"`,
+            `"synthetic"`, a local copy's path or a `DataSpec` (`DataSpec.of`); None is tfds.
         out_dir, name, resume, force, tensorboard, callbacks: as `train_run`.
         verbose: Keras' verbosity; 1 (the default) is Keras' own progress bar, in a terminal
             and in Jupyter alike.
@@ -65,6 +65,10 @@ def train_network(network: str | NetworkSpec, data=None, *, out_dir: str | os.Pa
     from keras_cifar.training.config import RunConfig
     from keras_cifar.training.train import train_run
 
+    from keras_cifar.data import CifarData, DataSpec
+
+    if data is not None and not isinstance(data, CifarData):
+        settings["data"], data = DataSpec.of(data), None
     config = RunConfig.of(_network(network), **settings)
     return train_run(config, data, out_dir=out_dir, name=name, resume=resume, force=force,
                      tensorboard=tensorboard, verbose=verbose, callbacks=callbacks)
@@ -141,16 +145,6 @@ def export_model(model, target: str | os.PathLike, format: str = "saved_model",
     return export(_model(model), target, format, force)
 
 
-def _data_spec(data):
-    from keras_cifar.data import DataSpec
-
-    if data is None or isinstance(data, DataSpec):
-        return data or DataSpec()
-    if data in ("tfds", "synthetic"):
-        return DataSpec(source=data)
-    return DataSpec(source="local", data_dir=str(data))
-
-
 def reproduce_experiments(experiments: Iterable[str] = (), *, data=None, seeds: Sequence[int] = (0, 1, 2),
                           out_dir: str | os.PathLike = "report", workers: int = 1,
                           init: str | None = None, limit: int | None = None,
@@ -171,12 +165,13 @@ def reproduce_experiments(experiments: Iterable[str] = (), *, data=None, seeds: 
     Returns:
         The results table (`read_results(out_dir)`).
     """
+    from keras_cifar.data import DataSpec
     from keras_cifar.reproduce import experiments as rep
 
     zoo = load_zoo(zoo_path)
     ids = list(experiments)
     chosen = rep.select_experiments(zoo, ids, all_=not ids)
-    rep.reproduce(zoo, chosen, _data_spec(data), out_dir, seeds=tuple(seeds), init=init,
+    rep.reproduce(zoo, chosen, DataSpec.of(data), out_dir, seeds=tuple(seeds), init=init,
                   limit=limit, workers=workers)
     return read_results(out_dir, zoo_path=zoo_path)
 

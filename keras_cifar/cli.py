@@ -6,6 +6,7 @@ and no traceback reaches the user.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -171,7 +172,8 @@ NETWORK = NetworkType()
 
 
 def data_options(command):
-    """The options that choose the data source, shared by every command that reads data."""
+    """The options that choose the data source, shared by every command that reads data; the
+    command receives them as one `data` argument, a `DataSpec`."""
     options = [
         click.option("--data", "data_source", type=click.Choice(["tfds", "local", "synthetic"]),
                      default=None, help="Data source. Default: local when --data-dir is given, "
@@ -184,17 +186,17 @@ def data_options(command):
                      help="tensorflow-datasets' data directory [env: TFDS_DATA_DIR]."),
         click.option("--no-cache", is_flag=True, help="Do not read or write the decoded-data cache."),
     ]
+
+    @functools.wraps(command)
+    def with_data_spec(*args, data_source, data_dir, tfds_dir, no_cache, **kwargs):
+        from keras_cifar.data import DataSpec
+
+        spec = DataSpec.from_options(data_source, data_dir, tfds_dir, use_cache=not no_cache)
+        return command(*args, data=spec, **kwargs)
+
     for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _data_spec(data_source, data_dir, tfds_dir, no_cache):
-    from keras_cifar.data import DataSpec
-
-    return DataSpec(source=data_source or ("local" if data_dir else "tfds"),
-                    data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
-                    tfds_dir=None if tfds_dir is None else str(tfds_dir), use_cache=not no_cache)
+        with_data_spec = option(with_data_spec)
+    return with_data_spec
 
 
 def executor_options(command):
@@ -213,10 +215,6 @@ def executor_options(command):
     for option in reversed(options):
         command = option(command)
     return command
-
-
-def _load_data(data_source, data_dir, tfds_dir, no_cache):
-    return _data_spec(data_source, data_dir, tfds_dir, no_cache).load()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -397,7 +395,7 @@ def data():
 
 @data.command("info")
 @data_options
-def data_info(data_source, data_dir, tfds_dir, no_cache):
+def data_info(data):
     """Show a source: format, counts per split and class, the cache.
 
     \b
@@ -409,7 +407,7 @@ def data_info(data_source, data_dir, tfds_dir, no_cache):
 
     from keras_cifar.data import cache_dir, cache_entries
 
-    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
+    d = data.load()
     click.echo(f"source:      {d.source}" + ("" if d.is_cifar10 else "  (synthetic: NOT CIFAR-10)"))
     click.echo(f"format:      {d.format}")
     click.echo(f"location:    {d.location}")
@@ -427,14 +425,14 @@ def data_info(data_source, data_dir, tfds_dir, no_cache):
 
 @data.command("prepare")
 @data_options
-def data_prepare(data_source, data_dir, tfds_dir, no_cache):
+def data_prepare(data):
     """Load (download or decode) a source once and cache it, ahead of training.
 
     \b
     Example:
       keras-cifar data prepare --data-dir ~/data/cifar10
     """
-    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
+    d = data.load()
     click.echo(f"Ready: {d.format} from {d.location}, {len(d.train_labels):,} train and "
                f"{len(d.test_labels):,} test images (fingerprint {d.fingerprint}).")
 
@@ -478,8 +476,8 @@ def data_prepare(data_source, data_dir, tfds_dir, no_cache):
               help="Compute in 16 bits with float32 weights: mixed_float16 on a GPU, "
               "mixed_bfloat16 on a CPU (fast with AVX512-BF16 or AMX). Changes the results; "
               "off by default.")
-def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, data_dir, tfds_dir,
-          no_cache, limit, out, name, resume, force, tensorboard, strategy, devices, xla,
+def train(network, lr, momentum, epochs, batch_size, seed, init, data, limit, out, name, resume,
+          force, tensorboard, strategy, devices, xla,
           mixed_precision):
     """Train NETWORK with SGD(momentum) and write a run directory.
 
@@ -499,7 +497,7 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data_source, da
     config = RunConfig.of(network, lr=lr, momentum=momentum, epochs=epochs,
                           batch_size=batch_size, seed=seed, init=init, limit=limit,
                           mixed_precision=mixed_precision,
-                          data=_data_spec(data_source, data_dir, tfds_dir, no_cache),
+                          data=data,
                           xla=xla, strategy=strategy,
                           devices=tuple(d.strip() for d in devices.split(",")) if devices else ())
     check_output_dir(out)
@@ -536,7 +534,7 @@ def _print_metrics(metrics: dict) -> None:
 @click.option("--confusion", type=click.Path(path_type=Path), default=None,
               help="Also write the confusion-matrix figure to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(model_path, data_source, data_dir, tfds_dir, no_cache, limit, confusion, as_json):
+def evaluate(model_path, data, limit, confusion, as_json):
     """Evaluate a trained model on the test split: loss, accuracy, per-class accuracy.
 
     \b
@@ -547,7 +545,7 @@ def evaluate(model_path, data_source, data_dir, tfds_dir, no_cache, limit, confu
     from keras_cifar.serving.predict import load_model_file
 
     model = load_model_file(model_path)
-    d = _load_data(data_source, data_dir, tfds_dir, no_cache)
+    d = data.load()
     metrics = evaluate_on(model, d, limit=limit)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
@@ -759,8 +757,8 @@ def reproduce():
 @click.option("--dry-run", is_flag=True, help="Print what would run, and run nothing.")
 @executor_options
 @click.pass_context
-def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data_source, data_dir,
-                  tfds_dir, no_cache, init, limit, dry_run, executor, workers, address):
+def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data, init, limit,
+                  dry_run, executor, workers, address):
     """Train the chosen experiments with every seed, then write the results table and figures.
 
     \b
@@ -778,10 +776,9 @@ def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data_sour
         _print_status(z, chosen, out, seeds, "Would run")
         return
     _fs.check_output_dir(out)
-    data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
-    if not data_spec.load().is_cifar10:  # fails fast on bad data, and warms the decode cache
+    if not data.load().is_cifar10:  # fails fast on bad data, and warms the decode cache
         click.echo("Note: reproducing on synthetic data, not CIFAR-10.", err=True)
-    path = rep.reproduce(z, chosen, data_spec, out, seeds=seeds, init=init, limit=limit,
+    path = rep.reproduce(z, chosen, data, out, seeds=seeds, init=init, limit=limit,
                          executor=executor, workers=workers, address=address,
                          on_start=_announce(executor, workers))
     click.echo(f"Wrote {path}")
@@ -880,8 +877,8 @@ def _announce(executor, workers):
               help="Output directory. Default: sweeps/NETWORK.")
 @executor_options
 @click.pass_context
-def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, data_source, data_dir,
-          tfds_dir, no_cache, out, executor, workers, address):
+def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, data, out,
+          executor, workers, address):
     """Train NETWORK over a grid of learning rates x momenta; a table sorted by accuracy.
 
     Writes OUT/runs/<run>/ per point, SWEEP.md, sweep.csv and sweep.png (test accuracy against
@@ -896,11 +893,10 @@ def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, dat
 
     lr_values = sweep_module.parse_values(lrs, "lr")
     momentum_values = sweep_module.parse_values(momenta, "momentum")
-    data_spec = _data_spec(data_source, data_dir, tfds_dir, no_cache)
     out = out or Path("sweeps") / network.id
-    data_spec.load()  # fails fast on bad data, and warms the decode cache
+    data.load()  # fails fast on bad data, and warms the decode cache
     path = sweep_module.sweep(
-        network, lr_values, momentum_values, epochs or network.train.epochs, data_spec, out,
+        network, lr_values, momentum_values, epochs or network.train.epochs, data, out,
         executor=executor, workers=workers, address=address,
         on_start=_announce(executor, workers), batch_size=batch_size, seed=seed, init=init,
         limit=limit)

@@ -117,3 +117,9 @@ def test_reproduce_experiments_runs_and_returns_the_table(tmp_path):
     (row,) = rows
     assert row["id"] == "tiny-b" and row["seeds"] == 2
     assert (tmp_path / "out" / "runs" / "tiny-b-s1" / rundir.MODEL).is_file()
+
+
+def test_train_network_takes_a_source_name_as_data(tmp_path):
+    run = kc.train_network("mlp2", "synthetic", epochs=1, limit=100, out_dir=tmp_path, verbose=0)
+    assert run.config["identity"]["data"]["is_cifar10"] is False
+    assert run.metrics["test_accuracy"] >= 0

@@ -8,8 +8,9 @@ here knows about models. Importing this package imports no TensorFlow.
 
 from keras_cifar.data.cache import CACHE_DIR_ENV_VAR, cache_dir, cache_entries
 from keras_cifar.data.cifar import CLASS_NAMES, IMAGE_SHAPE, CifarData, make_data
-from keras_cifar.data.sources import (DATA_DIR_ENV_VAR, SOURCES, DataSpec, limit_data, load_data,
-                                      load_local, load_tfds, stratified_indices, synthetic_data)
+from keras_cifar.data.sources import (DATA_DIR_ENV_VAR, SOURCES, limit_data, load_data, load_local,
+                                      load_tfds, stratified_indices, synthetic_data)
+from keras_cifar.data.spec import DataSpec
 from keras_cifar.errors import DataError
 
 __all__ = ["CACHE_DIR_ENV_VAR", "CLASS_NAMES", "CifarData", "DATA_DIR_ENV_VAR", "DataError",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -123,11 +122,11 @@ def _offline_message(reason: str) -> str:
     )
 
 
-def load_tfds(data_dir: str | os.PathLike | None = None, use_cache: bool = True) -> CifarData:
+def load_tfds(tfds_dir: str | os.PathLike | None = None, use_cache: bool = True) -> CifarData:
     """Loads CIFAR-10 with tensorflow-datasets, downloading it if needed.
 
     Args:
-        data_dir: tfds' data directory; None means `$TFDS_DATA_DIR` or `~/tensorflow_datasets`.
+        tfds_dir: tfds' data directory; None means `$TFDS_DATA_DIR` or `~/tensorflow_datasets`.
         use_cache: cache the decoded arrays once tfds has prepared the dataset.
 
     Raises:
@@ -136,7 +135,7 @@ def load_tfds(data_dir: str | os.PathLike | None = None, use_cache: bool = True)
     """
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder("cifar10", data_dir=None if data_dir is None else str(data_dir))
+    builder = tfds.builder("cifar10", data_dir=None if tfds_dir is None else str(tfds_dir))
     prepared = Path(builder.data_dir).is_dir() and any(Path(builder.data_dir).glob("*.tfrecord*"))
     key = None
     if prepared and use_cache:
@@ -229,18 +228,3 @@ def limit_data(data: CifarData, n: int, seed: int = 0) -> CifarData:
         data.test_labels[test], source=data.source, format=data.format,
         location=f"{data.location} [limit {n}, seed {seed}]", is_cifar10=data.is_cifar10,
     )
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """How a worker loads the data (each worker loads it itself, from the decode cache)."""
-
-    source: str = "tfds"
-    data_dir: str | None = None
-    tfds_dir: str | None = None
-    use_cache: bool = True
-
-    def load(self) -> "CifarData":
-        """Loads the data this spec names."""
-        return load_data(self.source, data_dir=self.data_dir, tfds_dir=self.tfds_dir,
-                         use_cache=self.use_cache)
