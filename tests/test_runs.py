@@ -83,8 +83,8 @@ def test_the_run_identity_and_its_hash_stay_stable():
     from keras_cifar.data import synthetic_data
     from keras_cifar.zoo import get_network
 
-    config = RunConfig(get_network("cnn3"), lr=0.01, momentum=0.9, epochs=20, batch_size=64,
-                       seed=0, init="torch", limit=None)
+    config = RunConfig.of(get_network("cnn3"), lr=0.01, momentum=0.9, epochs=20, batch_size=64,
+                          seed=0, init="torch", limit=None)
     identity = config.identity(synthetic_data())
     assert sorted(identity) == ["batch_size", "data", "epochs", "init", "limit", "lr",
                                 "momentum", "network", "seed"]

@@ -107,8 +107,8 @@ def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int =
     spec = load_zoo().network(network_id)
     torch.manual_seed(seed)
     reference = torch_model(spec)
-    config = RunConfig(network=spec, lr=lr, momentum=momentum, epochs=1,
-                       batch_size=BATCH_SIZE, seed=seed)
+    config = RunConfig.of(spec, lr=lr, momentum=momentum, epochs=1, batch_size=BATCH_SIZE,
+                          seed=seed, init="torch")
     model, _, speed = compiled_model(config, steps_per_epoch=steps)
     weighted = copy_into_keras(spec, reference, model)
     optimizer = torch.optim.SGD(reference.parameters(), lr=lr, momentum=momentum)

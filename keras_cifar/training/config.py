@@ -16,6 +16,8 @@ from keras_cifar.zoo import rules
 from keras_cifar.data import DataSpec
 from keras_cifar.errors import ConfigError
 
+from keras_cifar.zoo import TrainSettings
+
 if TYPE_CHECKING:
     from keras_cifar.data import CifarData
     from keras_cifar.zoo import NetworkSpec
@@ -30,7 +32,8 @@ class RunConfig:
 
     Attributes:
         network: the zoo network.
-        lr, momentum, epochs, batch_size: SGD's settings.
+        train: SGD's settings (`TrainSettings`: lr, momentum, epochs, batch size), also read
+            as `config.lr`, `config.momentum`, `config.epochs`, `config.batch_size`.
         seed: seeds weights, data order and everything Keras draws.
         init: `torch` or `keras` weight initialisation.
         limit: train and test on a class-stratified subset of this many images per split.
@@ -46,10 +49,7 @@ class RunConfig:
     """
 
     network: NetworkSpec
-    lr: float
-    momentum: float
-    epochs: int
-    batch_size: int = 64
+    train: TrainSettings
     seed: int = 0
     init: str = "torch"
     limit: int | None = None
@@ -61,10 +61,10 @@ class RunConfig:
     deterministic: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.train, TrainSettings):
+            raise ConfigError("`train` must be a TrainSettings (or use RunConfig.of(network, "
+                              f"lr=..., ...)). Received: train={self.train!r}")
         checked = {
-            "lr": rules.check_lr(self.lr), "momentum": rules.check_momentum(self.momentum),
-            "epochs": rules.check_epochs(self.epochs),
-            "batch_size": rules.check_batch_size(self.batch_size),
             "seed": rules.check_seed(self.seed), "init": rules.check_init(self.init),
             "limit": rules.check_limit(self.limit), "devices": tuple(self.devices or ()),
         }
@@ -79,19 +79,26 @@ class RunConfig:
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
+    lr = property(lambda self: self.train.lr, doc="SGD's learning rate.")
+    momentum = property(lambda self: self.train.momentum, doc="SGD's momentum.")
+    epochs = property(lambda self: self.train.epochs, doc="Epochs to train.")
+    batch_size = property(lambda self: self.train.batch_size, doc="Images per batch.")
+
     @classmethod
     def of(cls, network: NetworkSpec, *, lr=None, momentum=None, epochs=None, batch_size=None,
            init=None, **settings) -> RunConfig:
         """A configuration for `network`, its zoo defaults for the settings given as None."""
-        t = network.train
-        return cls(network=network, lr=t.lr if lr is None else lr,
-                   momentum=t.momentum if momentum is None else momentum,
-                   epochs=t.epochs if epochs is None else epochs,
-                   batch_size=t.batch_size if batch_size is None else batch_size,
-                   init=network.init if init is None else init, **settings)
+        train = network.train.replace(lr=lr, momentum=momentum, epochs=epochs,
+                                      batch_size=batch_size)
+        return cls(network=network, train=train, init=network.init if init is None else init,
+                   **settings)
 
     def replace(self, **changes) -> RunConfig:
-        """A copy with some settings changed (validated again)."""
+        """A copy with some settings changed (validated again); `lr`, `momentum`, `epochs` and
+        `batch_size` change `train`."""
+        train = {k: changes.pop(k) for k in TrainSettings.FIELDS if k in changes}
+        if train:
+            changes["train"] = dataclasses.replace(changes.get("train", self.train), **train)
         return dataclasses.replace(self, **changes)
 
     def identity(self, data: CifarData, precision: str | None = None) -> dict:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import difflib
 import re
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from keras_cifar.errors import ZooError
+from keras_cifar.zoo import rules
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
@@ -94,12 +96,35 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """SGD settings: learning rate, momentum, epochs, batch size."""
+    """SGD settings: learning rate, momentum, epochs, batch size; one declaration for the zoo's
+    networks and experiments and for `RunConfig`.
+
+    Raises:
+        ConfigError: a value breaks its rule (`keras_cifar.zoo.rules`).
+    """
 
     lr: float
     momentum: float
     epochs: int
     batch_size: int = 64
+
+    FIELDS = ("lr", "momentum", "epochs", "batch_size")
+
+    def __post_init__(self):
+        for name, value in (("lr", rules.check_lr(self.lr)),
+                            ("momentum", rules.check_momentum(self.momentum)),
+                            ("epochs", rules.check_epochs(self.epochs)),
+                            ("batch_size", rules.check_batch_size(self.batch_size))):
+            object.__setattr__(self, name, value)
+
+    def replace(self, **changes) -> "TrainSettings":
+        """A copy with the settings given (not None) changed, validated again."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "TrainSettings":
+        """The settings as a run's identity or zoo.json writes them (extra keys ignored)."""
+        return cls(**{k: values[k] for k in cls.FIELDS if k in values})
 
 
 @dataclass(frozen=True)
