@@ -620,9 +620,9 @@ def plot(run_dirs, output):
     if len(run_dirs) == 1:
         rows = rundir.read_history(run_dirs[0])
         path = plot_curves(rows, output or run_dirs[0] / rundir.CURVES,
-                           run_title(rundir.read_config(run_dirs[0])))
+                           run_title(rundir.read_run(run_dirs[0])))
     else:
-        histories = [(run_title(rundir.read_config(r)), rundir.read_history(r)) for r in run_dirs]
+        histories = [(run_title(rundir.read_run(r)), rundir.read_history(r)) for r in run_dirs]
         path = plot_comparison(histories, output or Path("comparison.png"))
     click.echo(f"Wrote {path}")
 

@@ -89,3 +89,21 @@ def test_the_run_identity_and_its_hash_stay_stable():
     assert sorted(identity) == ["batch_size", "data", "epochs", "init", "limit", "lr",
                                 "momentum", "network", "seed"]
     assert rundir.run_name(identity) == "cnn3-lr0.01-m0.9-e20-s0-a07624e2"
+
+
+def test_read_run_gives_a_saved_runs_fields_from_one_read(tmp_path):
+    from keras_cifar.zoo import TrainSettings
+
+    identity = {"network": {"id": "cnn3"}, "lr": 0.01, "momentum": 0.9, "epochs": 20,
+                "batch_size": 64, "seed": 2, "limit": 500}
+    _fs.atomic_write_json(tmp_path / rundir.CONFIG, {
+        "identity": identity, "status": "finished", "started": "2026-12-01T10:00:00+00:00",
+        "data": {"is_cifar10": False}})
+    saved = rundir.read_run(tmp_path)
+    assert (saved.network_id, saved.seed, saved.limit, saved.is_cifar10) == ("cnn3", 2, 500, False)
+    assert saved.train == TrainSettings(0.01, 0.9, 20, 64)
+    assert saved.status is rundir.RunStatus.FINISHED and saved.started.startswith("2026-12-01")
+    _fs.atomic_write_json(tmp_path / rundir.CONFIG, {"identity": {"lr": 0.1}, "status": "odd"})
+    assert rundir.read_run(tmp_path).train is None  # an incomplete identity has no settings
+    with pytest.raises(errors.RunError, match="unknown run status"):
+        rundir.read_run(tmp_path).status

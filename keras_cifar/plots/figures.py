@@ -242,16 +242,16 @@ def confusion_figure(matrix, class_names: Sequence[str], title: str = "") -> Fig
     return fig
 
 
-def run_title(config: dict) -> str:
+def run_title(run: rundir.SavedRun) -> str:
     """A short title for a run: network, lr, momentum, epochs, and the data if not CIFAR-10."""
-    identity = config.get("identity", {})
-    title = (f"{identity.get('network', {}).get('id', '?')}  lr={identity.get('lr', 0):g}  "
-             f"momentum={identity.get('momentum', 0):g}  epochs={identity.get('epochs', '?')}")
-    data = config.get("data", {})
-    if not data.get("is_cifar10", True):
+    t = run.train
+    settings = (f"lr={t.lr:g}  momentum={t.momentum:g}  epochs={t.epochs}" if t is not None
+                else "settings unknown")
+    title = f"{run.network_id or '?'}  {settings}"
+    if not run.is_cifar10:
         title += "  [synthetic data]"
-    elif identity.get("limit"):
-        title += f"  [limit {identity['limit']}]"
+    elif run.limit:
+        title += f"  [limit {run.limit}]"
     return title
 
 
@@ -271,7 +271,7 @@ def run_figures(run_dir: str | os.PathLike, model=None, names: Sequence[str] | N
         RunError: the directory has no config.json or history.csv.
     """
     run_dir = Path(run_dir)
-    title = run_title(rundir.read_config(run_dir))
+    title = run_title(rundir.read_run(run_dir))
     wanted = set(names) if names is not None else {rundir.CURVES, rundir.KERNELS, rundir.CONFUSION}
     figures = {}
     if rundir.CURVES in wanted:

@@ -138,14 +138,14 @@ def epoch_seconds(out_dir: Path, network: str) -> float:
     newest: tuple[str, list[float]] | None = None
     for config_path in sorted((Path(out_dir) / RUNS_SUBDIR).glob(f"*/{rundir.CONFIG}")):
         try:
-            config = rundir.read_config(config_path.parent)
-            if config.get("identity", {}).get("network", {}).get("id") != network:
+            saved = rundir.read_run(config_path.parent)
+            if saved.network_id != network:
                 continue
             seconds = [r["seconds"] for r in rundir.read_history(config_path.parent)
                        if "seconds" in r]
         except errors.RunError:
             continue
-        started = str(config.get("started", ""))
+        started = saved.started
         if seconds and (newest is None or started > newest[0]):
             newest = (started, seconds)
     return statistics.median(newest[1]) if newest else DEFAULT_EPOCH_SECONDS.get(network, 10.0)
@@ -244,9 +244,9 @@ def data_note(rows: list[dict]) -> str:
     sources = set()
     for r in rows:
         for run in r["runs"]:
-            config = rundir.read_config(run.run_dir)
-            data = config.get("data", {})
-            if not data.get("is_cifar10", True):
+            saved = rundir.read_run(run.run_dir)
+            data = saved.data
+            if not saved.is_cifar10:
                 sources.add("synthetic data (not CIFAR-10)")
             elif data.get("format") == "image-folder":
                 sources.add("CIFAR-10 from an image-folder copy (the project's is JPEG-re-encoded "
@@ -254,9 +254,8 @@ def data_note(rows: list[dict]) -> str:
                             "release)")
             else:
                 sources.add(f"CIFAR-10 ({data.get('format', '?')})")
-            limit = config.get("identity", {}).get("limit")
-            if limit:
-                sources.add(f"a class-stratified subset of {limit} images per split")
+            if saved.limit:
+                sources.add(f"a class-stratified subset of {saved.limit} images per split")
     return "Data: " + "; ".join(sorted(sources)) + "." if sources else "No finished runs yet."
 
 

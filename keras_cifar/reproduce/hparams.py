@@ -28,10 +28,9 @@ def _session(run_dir: Path, experiment: str | None) -> dict | None:
     run = FinishedRun.read(run_dir)
     if run is None:
         return None
-    identity = rundir.read_config(run_dir).get("identity", {})
-    hparams = {"network": identity.get("network", {}).get("id", "?"),
-               "lr": float(identity.get("lr", 0.0)), "momentum": float(identity.get("momentum", 0.0)),
-               "seed": int(identity.get("seed", 0))}
+    saved = rundir.read_run(run_dir)
+    hparams = {"network": saved.network_id or "?", "lr": float(saved.lr or 0.0),
+               "momentum": float(saved.momentum or 0.0), "seed": saved.seed}
     if experiment is not None:
         hparams["experiment"] = experiment
     return {"name": run_dir.name, "hparams": hparams, "history": run.history,

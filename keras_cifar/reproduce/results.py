@@ -101,13 +101,11 @@ class FinishedRun:
         return float(self.metrics.get("seconds", sum(r.get("seconds", 0.0) for r in self.history)))
 
 
-def _matches(config: dict, experiment: ExperimentSpec) -> bool:
+def _matches(run: rundir.SavedRun, experiment: ExperimentSpec) -> bool:
     """Whether a run's saved identity trained this experiment's network and settings."""
-    identity = config.get("identity", {})
-    t = experiment.train
-    return (identity.get("network", {}).get("id") == experiment.network
-            and identity.get("lr") == t.lr and identity.get("momentum") == t.momentum
-            and identity.get("epochs") == t.epochs)
+    t, ran = experiment.train, run.train
+    return (run.network_id == experiment.network and ran is not None
+            and (ran.lr, ran.momentum, ran.epochs) == (t.lr, t.momentum, t.epochs))
 
 
 def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR) -> list[FinishedRun]:
@@ -124,7 +122,7 @@ def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR
         for p in root.glob(f"{experiment.id}-s*") if p.name[len(experiment.id) + 2:].isdigit()]
     for seed, run_dir in candidates:
         run = FinishedRun.read(run_dir, seed)
-        if run is not None and _matches(rundir.read_config(run_dir), experiment):
+        if run is not None and _matches(rundir.read_run(run_dir), experiment):
             found.append(run)
     return sorted(found, key=lambda r: r.seed)
 

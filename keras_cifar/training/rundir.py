@@ -10,10 +10,12 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from keras_cifar._fs import LOCK
 from keras_cifar.errors import RunError
+from keras_cifar.zoo import TrainSettings
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
@@ -112,6 +114,78 @@ def identity_differences(saved: dict, wanted: dict, prefix: str = "") -> list[st
 
 
 
+@dataclass(frozen=True)
+class SavedRun:
+    """A run directory's config.json, read once (`read_run`), with the fields its readers need.
+
+    Attributes:
+        run_dir: the directory.
+        config: config.json as saved: `identity` (what defines the run), `status`, `data` (the
+            loaded data's description), `speed`, `versions`, `started`, ...
+    """
+
+    run_dir: Path
+    config: dict
+
+    @property
+    def identity(self) -> dict:
+        return self.config.get("identity", {})
+
+    @property
+    def status(self) -> RunStatus:
+        return _status(self.config.get("status", RunStatus.NOT_STARTED.value), self.run_dir)
+
+    @property
+    def network_id(self) -> str | None:
+        return self.identity.get("network", {}).get("id")
+
+    @property
+    def train(self) -> TrainSettings | None:
+        """The SGD settings it ran with, or None if its identity lacks them."""
+        try:
+            return TrainSettings.from_dict(self.identity)
+        except (TypeError, ValueError):
+            return None
+
+    @property
+    def lr(self) -> float | None:
+        return self.identity.get("lr")
+
+    @property
+    def momentum(self) -> float | None:
+        return self.identity.get("momentum")
+
+    @property
+    def seed(self) -> int:
+        return int(self.identity.get("seed", 0))
+
+    @property
+    def limit(self) -> int | None:
+        return self.identity.get("limit")
+
+    @property
+    def data(self) -> dict:
+        """What it trained on: the data's description (`CifarData.describe`)."""
+        return self.config.get("data", {})
+
+    @property
+    def is_cifar10(self) -> bool:
+        return bool(self.data.get("is_cifar10", self.identity.get("data", {}).get("is_cifar10", True)))
+
+    @property
+    def started(self) -> str:
+        return str(self.config.get("started", ""))
+
+
+def read_run(run_dir: str | os.PathLike) -> SavedRun:
+    """Returns a run directory's config.json as a `SavedRun`.
+
+    Raises:
+        RunError: the directory holds no readable config.json.
+    """
+    return SavedRun(Path(run_dir), read_config(run_dir))
+
+
 def read_config(run_dir: str | os.PathLike) -> dict:
     """Returns a run's config.json.
 
@@ -193,6 +267,10 @@ def run_status(run_dir: str | os.PathLike) -> RunStatus:
         stored = read_config(run_dir).get("status", RunStatus.NOT_STARTED.value)
     except RunError:
         return RunStatus.NOT_STARTED
+    return _status(stored, run_dir)
+
+
+def _status(stored, run_dir) -> RunStatus:
     try:
         return RunStatus(stored)
     except ValueError:
