@@ -181,7 +181,6 @@ def read_results(out_dir: str | os.PathLike = "figures",
     """Returns the results table of a reproduction's output (or the published `figures/`):
     one dict per experiment with a finished seed, the `results.csv` columns plus `verdict`.
     """
-    from keras_cifar.reproduce.results import RESULTS_COLUMNS, results_rows
+    from keras_cifar.reproduce.results import results_rows
 
-    rows = results_rows(load_zoo(zoo_path), out_dir)
-    return [{**{k: r[k] for k in RESULTS_COLUMNS}, "verdict": r["verdict"]} for r in rows]
+    return [row.to_dict() for row in results_rows(load_zoo(zoo_path), out_dir)]

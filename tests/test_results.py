@@ -67,17 +67,17 @@ def test_seeds_mean_sd_range_gap_and_last_epochs(out):
     (row,) = results.results_rows(ZOO, out, original_curves={
         "exp": [{"epoch": e, "test_accuracy": a, "test_loss": 0.0, "train_loss": 0.0}
                 for e, a in enumerate([0, 0, 0.6, 0.7, 0.7, 0.7, 0.8])]})
-    assert [r.seed for r in row["runs"]] == [0, 1, 2]
-    assert row["seeds"] == 3 and row["our_mean"] == pytest.approx(0.62)
-    assert row["our_sd"] == pytest.approx(0.02) and (row["our_min"], row["our_max"]) == (0.60, 0.64)
-    assert row["gap"] == pytest.approx(0.70 - 0.62)
-    assert row["original_last5"] == pytest.approx((0.7 * 3 + 0.8 + 0.6) / 5)
-    assert row["our_last5"] == pytest.approx((0.5 + 0.6 * 3 + 0.62) / 5)  # epochs 1-5, seed mean
-    assert row["our_loss_notebook_scale"] == pytest.approx(0.0062)  # from metrics.json
-    assert row["our_loss"] == pytest.approx(1.62)
-    assert (row["inputs"], row["report_text_lr"], row["report_words"]) == ("[-1, 1]", 0.1,
+    assert [r.seed for r in row.runs] == [0, 1, 2]
+    assert row.seeds == 3 and row.our_mean == pytest.approx(0.62)
+    assert row.our_sd == pytest.approx(0.02) and (row.our_min, row.our_max) == (0.60, 0.64)
+    assert row.gap == pytest.approx(0.70 - 0.62)
+    assert row.original_last5 == pytest.approx((0.7 * 3 + 0.8 + 0.6) / 5)
+    assert row.our_last5 == pytest.approx((0.5 + 0.6 * 3 + 0.62) / 5)  # epochs 1-5, seed mean
+    assert row.our_loss_notebook_scale == pytest.approx(0.0062)  # from metrics.json
+    assert row.our_loss == pytest.approx(1.62)
+    assert (row.inputs, row.report_text_lr, row.report_words) == ("[-1, 1]", 0.1,
                                                                           "almost 75%")
-    assert row["verdict"].startswith("open")
+    assert row.verdict.startswith("open")
 
 
 def test_csv_has_the_issues_columns_in_order(out):
@@ -94,7 +94,7 @@ def test_verdict_uses_the_pytorch_reference(out, reference, verdict):
     for seed, accuracy in enumerate(reference or []):
         write_run(out / results.TORCH_SUBDIR, rundir.run_dir_name("exp", seed), [accuracy] * 6)
     (row,) = results.results_rows(ZOO, out)
-    assert row["verdict"].startswith(verdict)
+    assert row.verdict.startswith(verdict)
     markdown = results.results_markdown([row], "Data: test.", [])
     assert f"| {verdict} |" in markdown
 
@@ -128,14 +128,14 @@ def test_pytorch_is_compared_with_our_runs_of_its_seeds_while_one_side_is_ahead(
     write_run(tmp_path / "runs", "exp-s1", [0.5] * 5 + [0.65])
     write_run(tmp_path / results.TORCH_SUBDIR, "exp", [0.5] * 5 + [0.60])
     (row,) = results.results_rows(ZOO, tmp_path, original_curves={})
-    assert row["our_mean"] == pytest.approx(0.63)
-    assert row["verdict"].startswith("data (provisional, 1 of 3 seeds):")
+    assert row.our_mean == pytest.approx(0.63)
+    assert row.verdict.startswith("data (provisional, 1 of 3 seeds):")
 
 
 def test_within_three_points_of_the_original_is_reproduced(tmp_path):
     write_run(tmp_path / "runs", "other", [0.3] * 5 + [0.48], lr=0.02, momentum=0)
     (row,) = results.results_rows(ZOO, tmp_path)
-    assert row["verdict"].startswith("reproduced (provisional, 1 of 3 seeds):")
+    assert row.verdict.startswith("reproduced (provisional, 1 of 3 seeds):")
 
 
 def test_the_packaged_original_curves_end_at_the_zoos_final_numbers(zoo):
@@ -147,3 +147,11 @@ def test_the_packaged_original_curves_end_at_the_zoos_final_numbers(zoo):
         assert curve[-1]["test_accuracy"] == pytest.approx(experiment.original.test_accuracy,
                                                            abs=0.0006)
         assert curve[-1]["test_loss"] == pytest.approx(experiment.original.test_loss, rel=4e-4)
+
+
+def test_a_result_row_is_a_dataclass_whose_leading_fields_are_the_csv_columns(out):
+    (row,) = results.results_rows(ZOO, out)
+    assert isinstance(row, results.ResultRow)
+    assert list(results.RESULTS_COLUMNS) == ISSUE_COLUMNS
+    assert list(row.to_dict()) == [*ISSUE_COLUMNS, "verdict"]
+    assert row.to_dict()["our_mean"] == row.our_mean and isinstance(row.runs, tuple)

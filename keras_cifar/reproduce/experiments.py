@@ -239,11 +239,11 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
         return write_report(zoo, out_dir)
 
 
-def data_note(rows: list[dict]) -> str:
+def data_note(rows: list[results.ResultRow]) -> str:
     """Says what data the runs were trained on (from their config.json)."""
     sources = set()
     for r in rows:
-        for run in r["runs"]:
+        for run in r.runs:
             saved = rundir.read_run(run.run_dir)
             data = saved.data
             if not saved.is_cifar10:
@@ -287,26 +287,26 @@ def write_report(zoo: Zoo, out_dir) -> Path:
     out_dir = Path(out_dir)
     curves = results.read_original_curves()
     rows = results_rows(zoo, out_dir, curves)
-    by_id = {r["id"]: r for r in rows}
+    by_id = {r.id: r for r in rows}
 
-    def group(row: dict, label: str) -> dict:
-        return {"label": label, "ours": [run.history for run in row["runs"]],
-                "original": curves.get(row["id"]),
-                "reference": [run.history for run in row["reference_runs"]]}
+    def group(row: results.ResultRow, label: str) -> dict:
+        return {"label": label, "ours": [run.history for run in row.runs],
+                "original": curves.get(row.id),
+                "reference": [run.history for run in row.reference_runs]}
 
     figures = []
     for stem, title, ids in COMPARISONS:
         if all(i in by_id for i in ids):
-            groups = [group(by_id[i], f"{i} (lr {by_id[i]['lr']:g}, m {by_id[i]['momentum']:g})")
+            groups = [group(by_id[i], f"{i} (lr {by_id[i].lr:g}, m {by_id[i].momentum:g})")
                       for i in ids]
             plot_against_original(groups, out_dir / f"{stem}.png",
                                   _comparison_title(zoo, title, ids))
             figures.append(f"{stem}.png")
     for r in rows:
-        figure = f"{CURVES_SUBDIR}/{r['id']}.png"
-        plot_against_original([group(r, r["id"])], out_dir / figure,
-                              f"{r['id'] if r['id'] == r['network'] else r['id'] + ' (' + r['network'] + ')'}"
-                              f": lr {r['lr']:g}, momentum {r['momentum']:g}, {r['epochs']} epochs")
+        figure = f"{CURVES_SUBDIR}/{r.id}.png"
+        name = r.id if r.id == r.network else f"{r.id} ({r.network})"
+        plot_against_original([group(r, r.id)], out_dir / figure,
+                              f"{name}: lr {r.lr:g}, momentum {r.momentum:g}, {r.epochs} epochs")
         figures.append(figure)
     kernel_run = experiment_run_dir(out_dir, KERNEL_FIGURE_EXPERIMENT)
     kernel_png = out_dir / f"{KERNEL_FIGURE_EXPERIMENT}-kernels.png"

@@ -9,6 +9,7 @@ package (`original_curves.csv`). No TensorFlow is imported.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import statistics
@@ -26,10 +27,6 @@ LAST_EPOCHS = 5  # one final epoch swings by points at these settings; the last 
 WITHIN_ORIGINAL = 0.03  # our seed mean this close to the original's final accuracy: reproduced
 WITHIN_REFERENCE = 0.015  # PyTorch's seed mean this close to ours: the code agrees
 SEEDS_WANTED = 3  # a verdict on fewer seeds is marked provisional
-RESULTS_COLUMNS = ("id", "network", "lr", "momentum", "epochs", "inputs", "seeds",
-                   "original_accuracy", "original_loss", "our_mean", "our_sd", "our_min",
-                   "our_max", "gap", "original_last5", "our_last5", "our_loss_notebook_scale",
-                   "our_loss", "report_text_lr", "report_words", "seconds")
 INPUTS = {"symmetric": "[-1, 1]", "unit": "[0, 1]"}
 
 
@@ -180,12 +177,58 @@ def verdict(gap: float | None, ours: SeedSummary, reference: SeedSummary | None,
     return text
 
 
-def results_rows(zoo: Zoo, out_dir, original_curves: dict | None = None) -> list[dict]:
+@dataclass(frozen=True)
+class ResultRow:
+    """One experiment's line of the results table: its settings, the original's numbers, our
+    seeds' summary, the PyTorch reference's, and the verdict.
+
+    The fields up to `seconds` are results.csv's columns (`RESULTS_COLUMNS`), in order.
+    Accuracies are fractions; `gap` is the original's final accuracy minus our mean; `*_last5`
+    means over the last `LAST_EPOCHS` epochs; losses on the scale their names say.
+    """
+
+    id: str
+    network: str
+    lr: float
+    momentum: float
+    epochs: int
+    inputs: str
+    seeds: int
+    original_accuracy: float | None
+    original_loss: float | None
+    our_mean: float | None
+    our_sd: float | None
+    our_min: float | None
+    our_max: float | None
+    gap: float | None
+    original_last5: float | None
+    our_last5: float | None
+    our_loss_notebook_scale: float | None
+    our_loss: float | None
+    report_text_lr: float
+    report_words: str
+    seconds: float
+    runs: tuple[FinishedRun, ...] = ()
+    reference_runs: tuple[FinishedRun, ...] = ()
+    reference: SeedSummary | None = None
+    reference_last5: float | None = None
+    verdict: str = ""
+
+    def to_dict(self) -> dict:
+        """The results.csv columns plus `verdict`, as `read_results` returns them."""
+        return {**{k: getattr(self, k) for k in RESULTS_COLUMNS}, "verdict": self.verdict}
+
+
+RESULTS_COLUMNS = tuple(f.name for f in dataclasses.fields(ResultRow))[
+    :[f.name for f in dataclasses.fields(ResultRow)].index("seconds") + 1]
+
+
+def results_rows(zoo: Zoo, out_dir, original_curves: dict | None = None) -> list[ResultRow]:
     """Returns one row per experiment with at least one finished seed in `out_dir` (zoo order).
 
-    Each row has the RESULTS_COLUMNS plus `runs` and `reference_runs` (the `FinishedRun`s of
-    keras-cifar and of the PyTorch reference), `reference` (a `SeedSummary` or None),
-    `reference_last5` and `verdict`.
+    Each is a `ResultRow`: the RESULTS_COLUMNS plus `runs` and `reference_runs` (the
+    `FinishedRun`s of keras-cifar and of the PyTorch reference), `reference` (a `SeedSummary`
+    or None), `reference_last5` and `verdict`.
     """
     curves = read_original_curves() if original_curves is None else original_curves
     rows = []
@@ -201,27 +244,27 @@ def results_rows(zoo: Zoo, out_dir, original_curves: dict | None = None) -> list
         gap = None if original_accuracy is None else original_accuracy - summary.mean
         curve = curves.get(e.id, [])
         spec = zoo.networks.get(e.network)
-        rows.append({
-            "id": e.id, "network": e.network, "lr": e.train.lr, "momentum": e.train.momentum,
-            "epochs": e.train.epochs,
-            "inputs": INPUTS.get(spec.preprocess, spec.preprocess) if spec else "",
-            "seeds": summary.seeds, "original_accuracy": original_accuracy,
-            "original_loss": original.test_loss if original else None,
-            "our_mean": summary.mean, "our_sd": summary.sd, "our_min": summary.low,
-            "our_max": summary.high, "gap": gap,
-            "original_last5": (_mean(r["test_accuracy"] for r in curve[-LAST_EPOCHS:])
+        rows.append(ResultRow(
+            id=e.id, network=e.network, lr=e.train.lr, momentum=e.train.momentum,
+            epochs=e.train.epochs,
+            inputs=INPUTS.get(spec.preprocess, spec.preprocess) if spec else "",
+            seeds=summary.seeds, original_accuracy=original_accuracy,
+            original_loss=original.test_loss if original else None,
+            our_mean=summary.mean, our_sd=summary.sd, our_min=summary.low,
+            our_max=summary.high, gap=gap,
+            original_last5=(_mean(r["test_accuracy"] for r in curve[-LAST_EPOCHS:])
                                if curve else None),
-            "our_last5": _mean(r.last_accuracy_mean for r in ours),
-            "our_loss_notebook_scale": _mean(r.notebook_loss for r in ours),
-            "our_loss": _mean(r.final_loss for r in ours),
-            "report_text_lr": e.report_text.lr if e.report_text.lr is not None else e.train.lr,
-            "report_words": e.report_text.words or "",
-            "seconds": _mean(r.seconds for r in ours),
-            "runs": ours, "reference_runs": torch_runs, "reference": reference,
-            "reference_last5": _mean(r.last_accuracy_mean for r in torch_runs),
-            "verdict": verdict(gap, summary, reference, SeedSummary.of(
+            our_last5=_mean(r.last_accuracy_mean for r in ours),
+            our_loss_notebook_scale=_mean(r.notebook_loss for r in ours),
+            our_loss=_mean(r.final_loss for r in ours),
+            report_text_lr=e.report_text.lr if e.report_text.lr is not None else e.train.lr,
+            report_words=e.report_text.words or "",
+            seconds=_mean(r.seconds for r in ours),
+            runs=tuple(ours), reference_runs=tuple(torch_runs), reference=reference,
+            reference_last5=_mean(r.last_accuracy_mean for r in torch_runs),
+            verdict=verdict(gap, summary, reference, SeedSummary.of(
                 [r.final_accuracy for r in ours if r.seed in {t.seed for t in torch_runs}])),
-        })
+        ))
     return rows
 
 
@@ -233,7 +276,7 @@ def _loss(value) -> str:
     return "" if value is None else f"{value:.6f}"
 
 
-def results_csv(rows: list[dict]) -> str:
+def results_csv(rows: list[ResultRow]) -> str:
     """The results table as CSV, RESULTS_COLUMNS in order; accuracies as fractions, losses on
     the scale their column names, blanks where there is no value."""
     out = io.StringIO()
@@ -241,12 +284,12 @@ def results_csv(rows: list[dict]) -> str:
     writer.writerow(RESULTS_COLUMNS)
     for r in rows:
         writer.writerow([
-            r["id"], r["network"], f"{r['lr']:g}", f"{r['momentum']:g}", r["epochs"], r["inputs"],
-            r["seeds"], _fraction(r["original_accuracy"]), _loss(r["original_loss"]),
-            _fraction(r["our_mean"]), _fraction(r["our_sd"]), _fraction(r["our_min"]),
-            _fraction(r["our_max"]), _fraction(r["gap"]), _fraction(r["original_last5"]),
-            _fraction(r["our_last5"]), _loss(r["our_loss_notebook_scale"]), _loss(r["our_loss"]),
-            f"{r['report_text_lr']:g}", r["report_words"], f"{r['seconds']:.0f}",
+            r.id, r.network, f"{r.lr:g}", f"{r.momentum:g}", r.epochs, r.inputs,
+            r.seeds, _fraction(r.original_accuracy), _loss(r.original_loss),
+            _fraction(r.our_mean), _fraction(r.our_sd), _fraction(r.our_min),
+            _fraction(r.our_max), _fraction(r.gap), _fraction(r.original_last5),
+            _fraction(r.our_last5), _loss(r.our_loss_notebook_scale), _loss(r.our_loss),
+            f"{r.report_text_lr:g}", r.report_words, f"{r.seconds:.0f}",
         ])
     return out.getvalue()
 
@@ -257,46 +300,46 @@ def _pct(value, signed: bool = False) -> str:
     return f"{value * 100:+.1f}" if signed else f"{value * 100:.1f}"
 
 
-def _reference_cell(r: dict) -> str:
-    ref = r["reference"]
+def _reference_cell(r: ResultRow) -> str:
+    ref = r.reference
     if ref is None:
         return ""
     sd = f" ± {ref.sd * 100:.1f}" if ref.sd is not None else ""
     return f"{_pct(ref.mean)}{sd} (n={ref.seeds})"
 
 
-def _settings_cells(r: dict) -> str:
+def _settings_cells(r: ResultRow) -> str:
     """`| id | lr | momentum | epochs | original's final accuracy`, the rows' common start."""
-    return (f"| {r['id']} | {r['lr']:g} | {r['momentum']:g} | {r['epochs']} "
-            f"| {_pct(r['original_accuracy'])}")
+    return (f"| {r.id} | {r.lr:g} | {r.momentum:g} | {r.epochs} "
+            f"| {_pct(r.original_accuracy)}")
 
 
-def _mean_sd(r: dict) -> str:
+def _mean_sd(r: ResultRow) -> str:
     """Our seed mean, with the sample sd where there are several seeds."""
-    sd = f" ± {r['our_sd'] * 100:.1f}" if r["our_sd"] is not None else ""
-    return f"{_pct(r['our_mean'])}{sd}"
+    sd = f" ± {r.our_sd * 100:.1f}" if r.our_sd is not None else ""
+    return f"{_pct(r.our_mean)}{sd}"
 
 
-def _last5_cells(r: dict) -> str:
-    return f"{_pct(r['original_last5'])} / {_pct(r['our_last5'])}"
+def _last5_cells(r: ResultRow) -> str:
+    return f"{_pct(r.original_last5)} / {_pct(r.our_last5)}"
 
 
-def _loss_cells(r: dict) -> str:
+def _loss_cells(r: ResultRow) -> str:
     """`original / ours`, both on the notebooks' scale, 4 decimals."""
-    original, ours = r["original_loss"], r["our_loss_notebook_scale"]
+    original, ours = r.original_loss, r.our_loss_notebook_scale
     return (f"{'' if original is None else f'{original:.4f}'} / "
             f"{'' if ours is None else f'{ours:.4f}'}")
 
 
-def _verdict_cell(r: dict) -> str:
+def _verdict_cell(r: ResultRow) -> str:
     """The verdict's label, with the PyTorch reference's mean where it has run."""
-    label = r["verdict"].split(":")[0]
-    if r["reference"] is None:
+    label = r.verdict.split(":")[0]
+    if r.reference is None:
         return f"{label}: PyTorch reference not run yet" if label == "open" else label
     return f"{label}; PyTorch {_reference_cell(r)}"
 
 
-def summary_markdown(rows: list[dict]) -> str:
+def summary_markdown(rows: list[ResultRow]) -> str:
     """The compact results table the README shows (`scripts/sync_readme_results.py` writes it
     there): per experiment, the settings, the original's final accuracy, our seed mean and
     count, the gap, the last-5 means, the notebook-scale losses and the verdict."""
@@ -307,13 +350,13 @@ def summary_markdown(rows: list[dict]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"{_settings_cells(r)} | {_mean_sd(r)} ({r['seeds']}) "
-            f"| {_pct(r['gap'], signed=True)} | {_last5_cells(r)} "
+            f"{_settings_cells(r)} | {_mean_sd(r)} ({r.seeds}) "
+            f"| {_pct(r.gap, signed=True)} | {_last5_cells(r)} "
             f"| {_loss_cells(r)} | {_verdict_cell(r)} |")
     return "\n".join(lines) + "\n"
 
 
-def results_markdown(rows: list[dict], data_note: str, figures: list[str], notes: str = "") -> str:
+def results_markdown(rows: list[ResultRow], data_note: str, figures: list[str], notes: str = "") -> str:
     """The results table as Markdown: ours against the original, the PyTorch reference, the
     verdict per experiment, and what the report's text says."""
     lines = [
@@ -338,19 +381,19 @@ def results_markdown(rows: list[dict], data_note: str, figures: list[str], notes
     ]
     for r in rows:
         lines.append(
-            f"{_settings_cells(r)} | {_mean_sd(r)} [{_pct(r['our_min'])}-{_pct(r['our_max'])}] "
-            f"(n={r['seeds']}) | {_pct(r['gap'], signed=True)} | {_last5_cells(r)} "
-            f"| {_loss_cells(r)} | {r['our_loss']:.3f} | {_reference_cell(r)} "
-            f"| {r['verdict'].split(':')[0]} |"
+            f"{_settings_cells(r)} | {_mean_sd(r)} [{_pct(r.our_min)}-{_pct(r.our_max)}] "
+            f"(n={r.seeds}) | {_pct(r.gap, signed=True)} | {_last5_cells(r)} "
+            f"| {_loss_cells(r)} | {r.our_loss:.3f} | {_reference_cell(r)} "
+            f"| {r.verdict.split(':')[0]} |"
         )
-    total = sum(r["seconds"] * r["seeds"] for r in rows)
-    lines += ["", f"{len(rows)} experiments, {sum(r['seeds'] for r in rows)} runs, "
+    total = sum(r.seconds * r.seeds for r in rows)
+    lines += ["", f"{len(rows)} experiments, {sum(r.seeds for r in rows)} runs, "
               f"{total / 60:.0f} minutes of training in all.", "", "## Verdicts", ""]
-    lines += [f"- **{r['id']}**: {r['verdict']}." for r in rows]
+    lines += [f"- **{r.id}**: {r.verdict}." for r in rows]
     lines += ["", "## Where the report's text differs", "",
               "| experiment | lr as run | lr the text states | the text's words |",
               "| --- | ---: | ---: | --- |"]
-    lines += [f"| {r['id']} | {r['lr']:g} | {r['report_text_lr']:g} | {r['report_words']} |"
+    lines += [f"| {r.id} | {r.lr:g} | {r.report_text_lr:g} | {r.report_words} |"
               for r in rows]
     if notes.strip():
         lines += ["", notes.strip()]
