@@ -169,3 +169,22 @@ def check_exact(d, folder=False):
     np.testing.assert_array_equal(d.test_images, test[0])
     np.testing.assert_array_equal(d.test_labels, test[1])
     assert d.train_images.dtype == np.uint8 and d.class_names == CLASS_NAMES
+
+
+SWEEP_GRID = {(0.01, 0.0), (0.01, 0.9), (0.05, 0.0), (0.05, 0.9)}
+
+
+@pytest.fixture(scope="session")
+def sweep_out(tmp_path_factory):
+    """One 2x2 sweep of mlp2 on synthetic data (2 epochs), trained once for every test that
+    reads a sweep's outputs (table, figure, TensorBoard HParams)."""
+    from click.testing import CliRunner
+
+    from keras_cifar.cli import cli
+
+    out = tmp_path_factory.mktemp("sweep")
+    result = CliRunner().invoke(cli, ["sweep", "mlp2", "--lr", "0.01,0.05", "--momentum", "0,0.9",
+                                      "--epochs", "2", "--data", "synthetic", "--limit", "200",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out

@@ -135,19 +135,15 @@ def test_worker_that_cannot_see_the_output_fails_with_that_message(tmp_path):
 
 
 @pytest.mark.slow
-def test_sweep_table_sorted_by_accuracy(runner, tmp_path):
-    result = runner.invoke(cli, ["sweep", "mlp2", "--lr", "0.01,0.05", "--momentum", "0,0.9",
-                                 "--epochs", "2", "--data", "synthetic", "--limit", "200",
-                                 "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    with open(tmp_path / "sweep.csv") as f:
+def test_sweep_table_sorted_by_accuracy(sweep_out):
+    with open(sweep_out / "sweep.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4
     accuracies = [float(r["test_accuracy"]) for r in rows]
     assert accuracies == sorted(accuracies, reverse=True)
     assert {(r["lr"], r["momentum"]) for r in rows} == {("0.01", "0"), ("0.01", "0.9"),
                                                         ("0.05", "0"), ("0.05", "0.9")}
-    assert (tmp_path / "sweep.png").exists()
+    assert (sweep_out / "sweep.png").exists()
 
 
 def test_sweep_bad_values_exit_2(runner, tmp_path):

@@ -7,8 +7,9 @@ import pytest
 
 from keras_cifar import _fs
 from keras_cifar.training import rundir
-from keras_cifar.cli import cli
 from keras_cifar.reproduce.hparams import TENSORBOARD_SUBDIR, write_hparams_logs
+
+from conftest import SWEEP_GRID
 
 
 def write_run(root, name, *, network="net", lr=0.01, momentum=0.9, seed=0, accuracies=(0.3, 0.5),
@@ -79,18 +80,14 @@ def test_rewriting_replaces_the_logs(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_sweeps_runs_appear_in_the_hparams_data(runner, tmp_path):
-    result = runner.invoke(cli, ["sweep", "mlp2", "--lr", "0.01,0.05", "--momentum", "0,0.9",
-                                 "--epochs", "1", "--data", "synthetic", "--limit", "200",
-                                 "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    logs = read_logs(tmp_path / TENSORBOARD_SUBDIR)
+def test_a_sweeps_runs_appear_in_the_hparams_data(sweep_out):
+    logs = read_logs(sweep_out / TENSORBOARD_SUBDIR)
     sessions = {run: entry["session"] for run, entry in logs.items() if "session" in entry}
     assert len(sessions) == 4
     grid = {(s.hparams["lr"].number_value, s.hparams["momentum"].number_value)
             for s in sessions.values()}
-    assert grid == {(0.01, 0.0), (0.01, 0.9), (0.05, 0.0), (0.05, 0.9)}
+    assert grid == SWEEP_GRID
     for run, entry in logs.items():
         if run != ".":
-            metrics = json.loads((tmp_path / "runs" / run / rundir.METRICS).read_text())
+            metrics = json.loads((sweep_out / "runs" / run / rundir.METRICS).read_text())
             assert entry["test_accuracy"][-1][1] == pytest.approx(metrics["test_accuracy"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_cifar.training import rundir
 from keras_cifar.cli import cli
@@ -20,6 +21,8 @@ from keras_cifar._env import onednn_setting
 from keras_cifar.training.train import steps_per_execution, train_run
 
 from conftest import NETWORK_IDS
+
+HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
 
 ARTIFACTS = [rundir.CONFIG, rundir.HISTORY, rundir.MODEL, rundir.SUMMARY, rundir.PARAMETERS, rundir.METRICS,
              rundir.CURVES, rundir.KERNELS, rundir.CONFUSION]
@@ -76,12 +79,30 @@ def test_learns_synthetic_data(tmp_path, zoo):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("network_id", ["lenet5", "mlp2"])  # oneDNN convolutions; XLA for MLPs
-def test_same_seed_same_history(tmp_path, tiny_data, zoo, network_id):
+def test_same_seed_same_history_with_onednn_convolutions(tmp_path, tiny_data, zoo):
     histories = []
     for name in ("a", "b"):
-        result = train_run(RunConfig.of(zoo.network(network_id), epochs=2, lr=0.05, momentum=0.9), tiny_data, out_dir=tmp_path, name=name, verbose=0)
+        result = train_run(RunConfig.of(zoo.network("lenet5"), epochs=2, lr=0.05, momentum=0.9),
+                           tiny_data, out_dir=tmp_path, name=name, verbose=0)
+        assert result.config["speed"]["op_determinism"] is True
         histories.append([(r["loss"], r["val_loss"]) for r in rundir.read_history(result.run_dir)])
+    assert histories[0] == histories[1]
+
+
+@pytest.mark.slow
+def test_same_seed_same_history_with_xla_each_in_a_fresh_process(tmp_path):
+    """XLA's CPU kernels are deterministic for the MLPs without op determinism: two fresh
+    processes (where no earlier run switched op determinism on) give the same history."""
+    histories = []
+    for name in ("a", "b"):
+        done = subprocess.run([sys.executable, "-m", "keras_cifar", "train", "mlp2", *SYNTHETIC,
+                               "--epochs", "2", "--limit", "256", "--lr", "0.05", "--out",
+                               str(tmp_path), "--name", name], capture_output=True, text=True,
+                              timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert done.returncode == 0, done.stderr[-2000:]
+        speed = rundir.read_config(tmp_path / name)["speed"]
+        assert speed["xla"] is True and speed["op_determinism"] is False, speed
+        histories.append([(r["loss"], r["val_loss"]) for r in rundir.read_history(tmp_path / name)])
     assert histories[0] == histories[1]
 
 
@@ -211,11 +232,11 @@ def test_steps_per_execution_divides_the_epoch(steps, expected):
 
 
 @pytest.mark.parametrize("network_id", NETWORK_IDS)
-def test_xla_auto_only_for_mlps_on_cpu(zoo, network_id):
+def test_xla_auto_for_mlps_on_cpu_and_everything_on_gpu(zoo, network_id):
     from keras_cifar.training.train import use_xla
 
     spec = zoo.network(network_id)
-    assert use_xla(spec, "auto") is (not spec.is_convolutional)
+    assert use_xla(spec, "auto") is (HAS_GPU or not spec.is_convolutional)
     assert use_xla(spec, "off") is False and use_xla(spec, "on") is True
     assert use_xla(spec, "auto", strategy="mirrored") is False
 
@@ -242,18 +263,30 @@ def test_mixed_precision_is_a_different_run_with_float32_logits(runner, tmp_path
     mixed_config = json.loads((mixed_dir / rundir.CONFIG).read_text())
     # float32 identities keep their pre-mixed-precision form (and names)
     assert "precision" not in plain_config["identity"]
-    assert mixed_config["identity"]["precision"] == "mixed_bfloat16"  # no GPU in tests
-    assert mixed_config["speed"]["mixed_precision"] == "mixed_bfloat16"
+    policy = "mixed_float16" if HAS_GPU else "mixed_bfloat16"
+    assert mixed_config["identity"]["precision"] == policy
+    assert mixed_config["speed"]["mixed_precision"] == policy
     model = keras.saving.load_model(mixed_dir / rundir.MODEL)
     assert model.layers[-1].dtype_policy.compute_dtype == "float32"
-    assert model.layers[1].dtype_policy.compute_dtype == "bfloat16"
+    assert model.layers[1].dtype_policy.compute_dtype == policy.split("_")[1]
     history = rundir.read_history(mixed_dir)
     assert np.isfinite(history[-1]["loss"]) and np.isfinite(history[-1]["val_loss"])
 
 
+@pytest.mark.slow
 def test_op_determinism_once_on_stays_on_and_turns_xla_off_with_a_warning():
-    from keras_cifar.training import train
-
-    assert train._op_determinism(True, False) == (True, False)
-    with pytest.warns(UserWarning, match="XLA is off for this run"):
-        assert train._op_determinism(False, True) == (True, False)
+    # In a process of its own: switching op determinism on is process-wide and one-way.
+    code = ("import warnings\n"
+            "from keras_cifar.training import train\n"
+            "first = train._op_determinism(False, True)\n"
+            "second = train._op_determinism(True, False)\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    third = train._op_determinism(False, True)\n"
+            "print(first, second, third, any('XLA is off for this run' in str(w.message)\n"
+            "                                for w in caught))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["(False,", "True)", "(True,", "False)", "(True,", "False)",
+                                   "True"]
