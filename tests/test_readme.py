@@ -47,3 +47,55 @@ def test_sync_refuses_a_readme_without_markers_and_writes_nothing(tmp_path):
                            "--readme", str(readme)], capture_output=True, text=True)
     assert done.returncode != 0 and "must hold the markers" in done.stderr
     assert readme.read_text() == "# no table here\n"
+
+
+def _documented_commands():
+    """Every `keras-cifar ...` and `python scripts/...` line of the README's and docs/' code
+    blocks (indented by 4 spaces), continuation lines joined, comments dropped."""
+    import shlex
+
+    commands = []
+    for path in [README, *sorted((README.parent / "docs").glob("*.md"))]:
+        text = re.sub(r"\\\n\s*", " ", path.read_text(encoding="utf-8"))
+        for line in text.splitlines():
+            if not line.startswith("    "):
+                continue
+            for part in line.split("&&"):
+                part = part.split("  #", 1)[0].strip()
+                if not part.startswith(("keras-cifar ", "$ keras-cifar ", ".venv/bin/keras-cifar ",
+                                        "python scripts/")):
+                    continue
+                words = shlex.split(part)
+                if words[:1] == ["$"]:
+                    words = words[1:]
+                if words and words[0].endswith("keras-cifar"):
+                    commands.append((path.name, words[1:]))
+                elif words[:1] == ["python"] and words[1:2] and words[1].startswith("scripts/"):
+                    commands.append((path.name, words[1:]))
+    return commands
+
+
+def test_the_docs_name_commands_that_exist():
+    assert len(_documented_commands()) >= 10
+
+
+@pytest.mark.parametrize("where, words", _documented_commands(),
+                         ids=lambda v: v if isinstance(v, str) else " ".join(v)[:60])
+def test_every_documented_command_parses(where, words):
+    """Each documented command line parses as written: its command exists and its options and
+    arguments are accepted (click's own parsing, no command body runs)."""
+    import click
+
+    from keras_cifar.cli import cli
+
+    if words[0].startswith("scripts/"):
+        assert (README.parent / words[0]).is_file(), f"{where}: {words[0]} does not exist"
+        return
+    ctx = cli.make_context("keras-cifar", list(words), resilient_parsing=False)
+    command = cli
+    while isinstance(command, click.Group):
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        if not rest:
+            break
+        name, command, rest = command.resolve_command(ctx, rest)
+        ctx = command.make_context(name, rest, parent=ctx)
