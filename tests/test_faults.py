@@ -95,7 +95,7 @@ def test_an_interrupt_while_finishing_resumes_by_finishing_without_training(runn
     data = synthetic_data()  # what the CLI's --data synthetic loads
     from keras_cifar.zoo import get_network
 
-    with pytest.raises(TrainingInterrupted, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="`resume=True`"):
         train_run(RunConfig.of(get_network("mlp2"), epochs=2), data, out_dir=tmp_path, name="r", verbose=0, callbacks=[InterruptWhenFitReturns()])
     run_dir = tmp_path / "r"
     assert rundir.run_status(run_dir) == rundir.STATUS_INTERRUPTED
@@ -121,7 +121,7 @@ def test_missing_figures_of_a_finished_run_are_drawn_on_resume(runner, tmp_path)
 
 
 def test_ctrl_c_outside_training_exits_130_with_the_hint(runner, monkeypatch):
-    from keras_cifar.data import sources as data
+    from keras_cifar.data import spec as data
 
     def interrupted_load(self):
         raise KeyboardInterrupt
@@ -174,7 +174,7 @@ def test_a_full_disk_mid_run_ends_cleanly_and_resumes_from_the_last_good_epoch(s
     ballast = small_disk / "ballast"
     with pytest.raises(errors.DiskError, match="free some space") as info:
         train_run(RunConfig.of(get_network("mlp2"), epochs=3), data, out_dir=small_disk, name="r", verbose=0, callbacks=[FillTheDiskAfterEpoch(ballast, 1)])
-    assert "--resume" in str(info.value)
+    assert "`resume=True`" in str(info.value)
     run_dir = small_disk / "r"
     assert rundir.run_status(run_dir) == rundir.STATUS_INTERRUPTED
     ballast.unlink()

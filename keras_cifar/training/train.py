@@ -331,7 +331,7 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
         where = getattr(e, "filename", None) or run_dir
         raise errors.DiskError(
             f"Writing {where} failed: {getattr(e, 'strerror', None) or e}. {run_dir} keeps its "
-            "last complete epoch; free some space, then continue with the same command and "
+            "last complete epoch; free some space, then continue with the same call and "
             "`resume=True`.") from None
     config["status"] = rundir.STATUS_FINISHED
     config["finished"] = _now()
