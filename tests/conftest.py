@@ -188,3 +188,13 @@ def sweep_out(tmp_path_factory):
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture
+def zoo_file(tmp_path):
+    """TEST_ZOO written as a zoo.json: one tiny MLP, two experiments of 2 and 3 epochs."""
+    import json
+
+    path = tmp_path / "zoo.json"
+    path.write_text(json.dumps(TEST_ZOO))
+    return path

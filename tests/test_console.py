@@ -31,16 +31,17 @@ def test_a_cli_train_prints_no_tensorflow_chatter(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "--verbose"])
-def test_worker_processes_are_quiet_too_unless_verbose(tmp_path, verbose):
+def test_worker_processes_are_quiet_too_unless_verbose(tmp_path, zoo_file, verbose):
     """`reproduce run --workers 2` spawns processes that import TensorFlow themselves."""
-    done = run([*(["--verbose"] if verbose else []), "reproduce", "run", "mlp2", "--seeds", "0,1",
+    done = run([*(["--verbose"] if verbose else []), "--zoo", str(zoo_file), "reproduce", "run",
+                "tiny-a", "--seeds", "0,1",
                 "--data", "synthetic", "--limit", "100", "--workers", "2",
                 "--out", str(tmp_path / "out")], tmp_path)
     assert done.returncode == 0, done.stderr
     chatter = [line for line in (done.stdout + done.stderr).splitlines()
                if any(c in line for c in CHATTER)]
     assert bool(chatter) is verbose, chatter
-    assert "[2/2] mlp2-s1" in done.stdout
+    assert "[2/2] tiny-a-s1" in done.stdout
 
 
 def test_importing_the_package_sets_no_environment_and_no_matplotlib_backend(tmp_path):

@@ -25,13 +25,6 @@ from keras_cifar.zoo import load_zoo
 from conftest import TEST_ZOO
 
 
-@pytest.fixture
-def zoo_file(tmp_path):
-    path = tmp_path / "zoo.json"
-    path.write_text(json.dumps(TEST_ZOO))
-    return path
-
-
 def table(out):
     """results.csv without the timing column, which differs between executors."""
     with open(out / rep.RESULTS_CSV) as f:

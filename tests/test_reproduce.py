@@ -1,7 +1,6 @@
 """reproduce: runs a test zoo's experiments, skips finished ones, resumes, writes the table."""
 
 import csv
-import json
 
 import pytest
 
@@ -11,16 +10,6 @@ from keras_cifar import _fs
 from keras_cifar.training import rundir
 from keras_cifar.cli import cli
 from keras_cifar.zoo import load_zoo
-
-from conftest import TEST_ZOO
-
-
-
-@pytest.fixture
-def zoo_file(tmp_path):
-    path = tmp_path / "zoo.json"
-    path.write_text(json.dumps(TEST_ZOO))
-    return path
 
 
 def invoke(runner, zoo_file, subcommand, *args):
