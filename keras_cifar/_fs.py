@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -180,3 +181,12 @@ def atomic_save_model(model, path: str | os.PathLike) -> None:
     """Saves a Keras model to a `.keras` file atomically."""
     atomic_write(path, lambda tmp: model.save(tmp), suffix=".keras")
 
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (`hashlib` algorithm name), read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

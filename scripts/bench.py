@@ -12,15 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from keras_cifar.bench import default_data
 from keras_cifar.bench.speed import run
 
 DOC = " ".join(__doc__.split("\n\n")[0].split())
 
 
 def main(argv=None) -> int:
-    default = Path("..") / "shared" / "data" / "cifar10-jpeg.tar.gz"  # from the project root
     parser = argparse.ArgumentParser(description=DOC)
-    parser.add_argument("--data", default=str(default) if default.exists() else None,
+    parser.add_argument("--data", default=default_data(),
                         help="CIFAR-10 (any --data-dir source); default: the project's copy, "
                         "else synthetic data")
     parser.add_argument("--networks", default=None, help="comma-separated ids; default: all")

@@ -11,15 +11,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from keras_cifar.bench import default_data
 from keras_cifar.bench.data_memory import run
 
 DOC = " ".join(__doc__.split("\n\n")[0].split())
 
 
 def main(argv=None) -> int:
-    default = Path("..") / "shared" / "data" / "cifar10-jpeg.tar.gz"  # from the project root
     parser = argparse.ArgumentParser(description=DOC)
-    parser.add_argument("data", nargs="?", default=str(default) if default.exists() else None)
+    parser.add_argument("data", nargs="?", default=default_data())
     parser.add_argument("--epochs", type=int, default=3, help="fit epochs per variant")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()

@@ -8,7 +8,6 @@ matching reader into uint8 arrays.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -20,6 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from keras_cifar._fs import file_digest
 from keras_cifar.data.cifar import CLASS_NAMES
 from keras_cifar.errors import DataError
 
@@ -90,11 +90,7 @@ def _archive_tree(archive: Path) -> _Tree:
 
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def _verify_official_checksum(archive: Path) -> None:

@@ -31,7 +31,6 @@ airbench==0.1.8`.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -41,6 +40,8 @@ import types
 from pathlib import Path
 
 import numpy as np
+
+from keras_cifar._fs import file_digest
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -61,14 +62,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_airbench_cache(data_dir: Path, out: Path) -> None:
@@ -198,7 +191,7 @@ def _dist_version(name: str) -> str | None:
 def run(args) -> int:
     """Runs what the script's options (`args`) ask for."""
     args.out.mkdir(parents=True, exist_ok=True)
-    data_sha = sha256(args.data_dir) if args.data_dir.is_file() else None
+    data_sha = file_digest(args.data_dir) if args.data_dir.is_file() else None
     write_airbench_cache(args.data_dir, args.out)
     adapt_to_cpu_float32()
     os.chdir(args.out)  # airbench reads its cache from the relative path 'cifar10'
