@@ -23,10 +23,19 @@ def _is_int(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, int)
 
 
+# The optimiser holds the learning rate in float32: the smallest normal float32 (2**-126).
+# A smaller lr rounds to a subnormal or to 0, and training would silently not learn.
+MIN_LR = 2.0 ** -126
+
+
 def check_lr(lr) -> float:
-    """A learning rate: a finite number > 0."""
+    """A learning rate: a finite number > 0 that float32 holds as a normal number."""
     if not _is_number(lr) or lr <= 0:
         raise ConfigError(f"The learning rate must be a number > 0. Received: lr={lr!r}")
+    if lr < MIN_LR or lr > 3.4e38:
+        raise ConfigError(f"The learning rate must be between {MIN_LR:.3g} and 3.4e38, which "
+                          f"float32 (the optimiser's dtype) holds; {lr!r} would round to "
+                          f"{'0' if lr < MIN_LR else 'infinity'}. Received: lr={lr!r}")
     return float(lr)
 
 
