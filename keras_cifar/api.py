@@ -94,18 +94,25 @@ def evaluate(model, data=None, limit: int | None = None) -> dict:
 
     Args:
         model: a Keras model or a `.keras` path.
-        data: a `CifarData`; None loads tfds' CIFAR-10.
-        limit: a class-stratified subset of this many test images.
+        data: a `CifarData`, or a source to load (`"tfds"`, `"synthetic"`, a local copy's path,
+            a `DataSpec`); None loads tfds' CIFAR-10.
+        limit: a class-stratified subset of this many test images (an integer >= 1), or None
+            for all of them.
 
     Returns:
         test loss (both scales), accuracy, per-class accuracy, the confusion matrix and the
         class names.
-    """
-    from keras_cifar.data import limit_data, load_data
-    from keras_cifar.training.evaluation import evaluate_model
 
-    data = load_data() if data is None else data
-    if limit:
+    Raises:
+        ConfigError: `limit` is not None or an integer >= 1 (as `train` refuses it).
+    """
+    from keras_cifar.data import CifarData, DataSpec, limit_data
+    from keras_cifar.training.evaluation import evaluate_model
+    from keras_cifar.zoo import rules
+
+    limit = rules.check_limit(limit)
+    data = data if isinstance(data, CifarData) else DataSpec.of(data).load()
+    if limit is not None:
         data = limit_data(data, limit)
     metrics = evaluate_model(_model(model), data.test_images, data.test_labels)
     metrics["class_names"] = list(data.class_names)
@@ -180,7 +187,17 @@ def read_results(out_dir: str | os.PathLike = "figures",
                  zoo_path: str | os.PathLike | None = None) -> list[dict]:
     """Returns the results table of a reproduction's output (or the published `figures/`):
     one dict per experiment with a finished seed, the `results.csv` columns plus `verdict`.
-    """
-    from keras_cifar.reproduce.results import results_rows
 
+    Raises:
+        RunError: `out_dir` holds no reproduction (no `runs/` folder); an empty list means
+            one that has no finished run yet.
+    """
+    from keras_cifar.errors import RunError
+    from keras_cifar.reproduce.results import RUNS_SUBDIR, results_rows
+
+    if not (Path(out_dir) / RUNS_SUBDIR).is_dir():
+        where = Path(out_dir).resolve()
+        raise RunError(f"{where} holds no reproduction: there is no {RUNS_SUBDIR}/ folder in it. "
+                       "Pass the `out_dir` of a reproduction, or the published figures/ from the "
+                       f"project's root. Received: out_dir={str(out_dir)!r}")
     return [row.to_dict() for row in results_rows(load_zoo(zoo_path), out_dir)]

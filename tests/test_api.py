@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 import keras_cifar as kc
 from keras_cifar.training import rundir
 from keras_cifar.cli import cli
+from keras_cifar.errors import ConfigError
 from conftest import EXPECTED_PARAMS, TEST_ZOO
 
 
@@ -123,3 +124,16 @@ def test_train_network_takes_a_source_name_as_data(tmp_path):
     run = kc.train_network("mlp2", "synthetic", epochs=1, limit=100, out_dir=tmp_path, verbose=0)
     assert run.config["identity"]["data"]["is_cifar10"] is False
     assert run.metrics["test_accuracy"] >= 0
+
+
+@pytest.mark.parametrize("out_dir", ["missing", "figures"])
+def test_read_results_of_a_folder_without_a_reproduction_raises(tmp_path, monkeypatch, out_dir):
+    monkeypatch.chdir(tmp_path)  # outside the project root, `figures` does not exist either
+    with pytest.raises(kc.KerasCifarError, match="holds no reproduction.*Received: out_dir="):
+        kc.read_results(out_dir)
+
+
+@pytest.mark.parametrize("limit", [0, -3, 2.5])
+def test_evaluate_refuses_a_limit_train_refuses(tiny_data, limit):
+    with pytest.raises(ConfigError, match="`limit` must be an integer >= 1"):
+        kc.evaluate("no-model-needed.keras", tiny_data, limit=limit)
