@@ -137,3 +137,27 @@ def test_read_results_of_a_folder_without_a_reproduction_raises(tmp_path, monkey
 def test_evaluate_refuses_a_limit_train_refuses(tiny_data, limit):
     with pytest.raises(ConfigError, match="`limit` must be an integer >= 1"):
         kc.evaluate("no-model-needed.keras", tiny_data, limit=limit)
+
+
+def test_training_the_same_settings_again_returns_the_finished_run_with_its_model(tmp_path,
+                                                                                  tiny_data):
+    first = kc.train_network("mlp2", tiny_data, epochs=1, out_dir=tmp_path, verbose=0)
+    again = kc.train_network("mlp2", tiny_data, epochs=1, out_dir=tmp_path, verbose=0)
+    assert again.already_finished and again.run_dir == first.run_dir
+    images = tiny_data.test_images[:8]
+    np.testing.assert_allclose(again.model.predict(images, verbose=0),
+                               first.model.predict(images, verbose=0), atol=1e-6)
+    assert kc.evaluate(again.model, tiny_data)["test_accuracy"] == pytest.approx(
+        first.metrics["test_accuracy"])
+
+
+def test_a_finished_run_whose_model_was_deleted_is_refused_not_called_finished(tmp_path,
+                                                                               tiny_data):
+    run = kc.train_network("mlp2", tiny_data, epochs=1, out_dir=tmp_path, verbose=0)
+    (run.run_dir / rundir.MODEL).unlink()
+    for settings in ({}, {"resume": True}):
+        with pytest.raises(kc.KerasCifarError, match="model.keras is missing.*`force=True`"):
+            kc.train_network("mlp2", tiny_data, epochs=1, out_dir=tmp_path, verbose=0, **settings)
+    rebuilt = kc.train_network("mlp2", tiny_data, epochs=1, out_dir=tmp_path, verbose=0,
+                               force=True)
+    assert not rebuilt.already_finished and (rebuilt.run_dir / rundir.MODEL).is_file()

@@ -41,3 +41,8 @@ def test_the_notebook_runs_end_to_end_with_inline_figures(tmp_path):
     assert [line for line in text.splitlines() if any(c in line for c in chatter)] == []
     assert (tmp_path / "cnn3.tflite").stat().st_size > 1_000_000
     assert len(list((tmp_path / "runs").iterdir())) == 1
+    # Restart & Run All in the same folder: the finished run is returned, its model loaded
+    again = nbformat.read(tmp_path / NOTEBOOK.name, as_version=4)
+    NotebookClient(again, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert len(list((tmp_path / "runs").iterdir())) == 1

@@ -278,12 +278,16 @@ def _status(stored, run_dir) -> RunStatus:
                        f"{[s.value for s in RunStatus]}. Received: status={stored!r}") from None
 
 
-def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False) -> None:
+def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False,
+                    reuse_finished=False) -> None:
     """Checks that the (locked) run directory may be (re)used; with `force`, empties it.
+
+    `reuse_finished` lets a finished run of the same identity through without `resume`.
 
     Raises:
         RunError: it holds another run (naming the keys that differ), or a finished or
-            unfinished run and neither `resume` nor `force` was given.
+            unfinished run and neither `resume` nor `force` (nor, for a finished one,
+            `reuse_finished`) was given.
     """
     contents = [p for p in run_dir.iterdir() if p.name != LOCK] if run_dir.exists() else []
     if force:
@@ -303,7 +307,7 @@ def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False)
             "Use another `name`, or `force=True` to replace it."
         )
     status = saved.get("status", "")
-    if not resume:
+    if not resume and not (reuse_finished and status == STATUS_FINISHED):
         what = "a finished run" if status == STATUS_FINISHED else f"an unfinished run ({status})"
         raise RunError(f"{run_dir} already holds {what}; pass `resume=True` to continue it or "
                        "`force=True` to train it again from scratch.")

@@ -44,7 +44,7 @@ class RunResult:
     config: dict
     metrics: dict
     already_finished: bool = False
-    model: object = None  # the trained keras.Model (None when the run was already finished)
+    model: object = None  # the trained keras.Model (loaded from model.keras when already finished)
 
     @property
     def history(self) -> list[dict]:
@@ -208,7 +208,7 @@ def _compile_for_export(model) -> None:
 def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs",
               name: str | None = None, resume: bool = False, force: bool = False,
               tensorboard: bool = False, verbose: int | str = "auto",
-              callbacks: list | None = None) -> RunResult:
+              callbacks: list | None = None, reuse_finished: bool = False) -> RunResult:
     """Trains a network as configured and writes its run directory.
 
     Args:
@@ -224,6 +224,8 @@ def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs
         verbose: Keras' verbosity; `auto` is a progress bar on a terminal and one line per
             epoch otherwise.
         callbacks: extra Keras callbacks, called after keras-cifar's own.
+        reuse_finished: return a finished run of the same settings as it is (its model loaded)
+            instead of refusing it; `resume` does the same and also continues unfinished ones.
 
     Returns:
         A `RunResult` with the run directory, its config, its metrics and the trained model.
@@ -247,35 +249,47 @@ def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs
     _fs.check_output_dir(out_dir)
     run_dir = _fs.child_path(out_dir, name or rundir.run_name(identity))
     with _fs.lock_run_dir(run_dir):
-        rundir.prepare_run_dir(run_dir, identity, resume=resume, force=force)
+        rundir.prepare_run_dir(run_dir, identity, resume=resume, force=force,
+                               reuse_finished=reuse_finished)
         if (run_dir / rundir.CONFIG).exists():
             saved = rundir.read_config(run_dir)
             if saved.get("status") == rundir.STATUS_FINISHED:
-                shutil.rmtree(run_dir / rundir.BACKUP_DIR, ignore_errors=True)  # if cut short
-                return RunResult(run_dir, saved, rundir.read_metrics(run_dir),
-                                 already_finished=True)
-            run_config = saved
+                return _finished_run(run_dir, saved)
+            record = saved
         else:
-            run_config = {"identity": identity, "started": _now()}
+            record = {"identity": identity, "started": _now()}
         # model.keras, three checkpoints (weights and momentum each) and the small files
         _fs.check_free_space(run_dir, 4 * 8 * config.network.params + (4 << 20),
                               f"training {config.network.id}")
-        return _train_locked(config, data, run_dir, run_config, precision=precision,
+        return _train_locked(config, data, run_dir, record, precision=precision,
                              tensorboard=tensorboard, verbose=verbose, callbacks=callbacks)
 
 
-def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precision, tensorboard,
+def _finished_run(run_dir: Path, saved: dict) -> RunResult:
+    """A finished run as it is, its model loaded; refused if its model.keras is gone."""
+    model_path = run_dir / rundir.MODEL
+    if not model_path.is_file():
+        raise errors.RunError(
+            f"{run_dir} is marked finished but its {rundir.MODEL} is missing, so there is no "
+            "trained model to return. Train it again from scratch with `force=True`.")
+    shutil.rmtree(run_dir / rundir.BACKUP_DIR, ignore_errors=True)  # if cut short
+    model = keras.saving.load_model(model_path)
+    return RunResult(run_dir, saved, rundir.read_metrics(run_dir), already_finished=True,
+                     model=model)
+
+
+def _train_locked(config: RunConfig, data, run_dir: Path, record: dict, *, precision, tensorboard,
                   verbose, callbacks) -> RunResult:
     """Trains and finishes a run whose directory this process has locked and checked.
 
-    `config` is the run directory's config.json content, `run` the run's configuration.
+    `config` is the run's configuration, `record` what its config.json holds (written here).
     """
-    keras.utils.set_random_seed(run.seed)
-    epochs, strategy = run.epochs, run.strategy
+    keras.utils.set_random_seed(config.seed)
+    epochs, strategy = config.epochs, config.strategy
     train_ds, first_epoch, steps_per_epoch = train_pipeline(
-        data.train_images, data.train_labels, run.batch_size, run.seed, epochs)
-    model, distribution, speed = compiled_model(run, steps_per_epoch, precision)
-    config.update({
+        data.train_images, data.train_labels, config.batch_size, config.seed, epochs)
+    model, distribution, speed = compiled_model(config, steps_per_epoch, precision)
+    record.update({
         "status": rundir.STATUS_RUNNING,
         "speed": speed,
         "strategy": {"name": strategy, "replicas": distribution.num_replicas_in_sync,
@@ -287,12 +301,12 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
         "host": platform.node(),
         "pid": os.getpid(),
     })
-    config.pop("finished", None)
+    record.pop("finished", None)
 
     def mark(status: rundir.RunStatus) -> None:
-        config["status"] = status
+        record["status"] = status
         try:
-            _fs.atomic_write_json(run_dir / rundir.CONFIG, config)
+            _fs.atomic_write_json(run_dir / rundir.CONFIG, record)
         except OSError:
             pass  # the disk may be full; the backup still holds the last epoch
 
@@ -302,7 +316,7 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
     clock = EpochClock()
     callbacks = _callbacks(run_dir, first_epoch, clock, tensorboard) + list(callbacks or [])
     try:
-        _fs.atomic_write_json(run_dir / rundir.CONFIG, config)
+        _fs.atomic_write_json(run_dir / rundir.CONFIG, record)
         _fs.atomic_write_text(run_dir / rundir.SUMMARY, summary_text(model))
         model.fit(train_ds, validation_data=test_ds, epochs=epochs, callbacks=callbacks,
                   steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False)
@@ -318,10 +332,10 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
     except RuntimeError as e:
         if "NaN or Inf loss" not in str(e):
             raise
-        message = (f"The loss became NaN or infinite in epoch {clock.epoch + 1} (lr={run.lr:g}, "
-                   f"momentum={run.momentum:g}); training stopped. Try a smaller `lr`.")
-        config["finished"] = _now()
-        config["error"] = message
+        message = (f"The loss became NaN or infinite in epoch {clock.epoch + 1} (lr={config.lr:g}, "
+                   f"momentum={config.momentum:g}); training stopped. Try a smaller `lr`.")
+        record["finished"] = _now()
+        record["error"] = message
         mark(rundir.RunStatus.FAILED)
         raise TrainingError(f"{message} The history so far is in {run_dir}.") from None
     except (OSError, errors.DiskError) as e:
@@ -333,11 +347,11 @@ def _train_locked(run: RunConfig, data, run_dir: Path, config: dict, *, precisio
             f"Writing {where} failed: {getattr(e, 'strerror', None) or e}. {run_dir} keeps its "
             "last complete epoch; free some space, then continue with the same call and "
             "`resume=True`.") from None
-    config["status"] = rundir.STATUS_FINISHED
-    config["finished"] = _now()
-    _fs.atomic_write_json(run_dir / rundir.CONFIG, config)
+    record["status"] = rundir.STATUS_FINISHED
+    record["finished"] = _now()
+    _fs.atomic_write_json(run_dir / rundir.CONFIG, record)
     shutil.rmtree(run_dir / rundir.BACKUP_DIR, ignore_errors=True)
-    return RunResult(run_dir, config, metrics, model=model)
+    return RunResult(run_dir, record, metrics, model=model)
 
 
 def _finish(model, data: CifarData, run_dir: Path) -> dict:
