@@ -34,3 +34,19 @@ def test_summary_text_is_complete(zoo):
     for name in ("conv1", "pool2", "flatten1", "dense3"):
         assert name in text
     assert "\x1b[" not in text  # no terminal colour codes in files
+
+
+@pytest.mark.parametrize("network_id", NETWORK_IDS)
+@pytest.mark.parametrize("columns", ["40", "80", None])
+def test_the_summary_is_whole_at_any_terminal_width(zoo, network_id, columns, monkeypatch):
+    import os
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    model = build_model(zoo.network(network_id), seed=0)
+    text = summary_text(model)
+    for layer in model.layers:
+        assert f"{layer.count_params():,} │" in text, (layer.name, text)
+    assert os.environ.get("COLUMNS") == columns  # restored

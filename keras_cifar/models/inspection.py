@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
 
 
-def summary_text(model) -> str:
-    """Returns `model.summary()` as plain text (no terminal colours)."""
+SUMMARY_WIDTH = 88
+
+
+def summary_text(model, line_length: int = SUMMARY_WIDTH) -> str:
+    """Returns `model.summary()` as plain text (no terminal colours), whole at any terminal
+    width: Keras draws it with rich, which cuts lines at the terminal's width (80 columns when
+    output is not a terminal), so the width is set for the call and restored after it."""
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=88)
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(line_length + 4)  # read by shutil and rich for this call only
+    try:
+        model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line),
+                      line_length=line_length)
+    finally:
+        if saved is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved
     return "\n".join(lines).rstrip() + "\n"
 
 
