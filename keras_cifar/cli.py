@@ -6,6 +6,7 @@ and no traceback reaches the user.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -87,7 +88,8 @@ class _Command(click.Command):
     def invoke(self, ctx):
         if self.needs_tensorflow:
             quiet_tensorflow(ctx.find_root().meta.get("keras_cifar.verbose", False))
-        return super().invoke(ctx)
+        with _as_cli_errors(ctx):
+            return super().invoke(ctx)
 
 
 class _TensorFlowFreeCommand(_Command):
@@ -104,20 +106,28 @@ class _Group(click.Group):
     group_class = type
 
     def invoke(self, ctx):
-        try:
+        with _as_cli_errors(ctx):
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            click.echo("\nInterrupted. A run continues with the same command plus --resume.",
-                       err=True)
-            sys.exit(130)
-        except errors.KerasCifarError as e:
-            code, message = exit_code(e), for_cli(str(e))
-            if code == 2:
-                raise click.UsageError(message, ctx) from None
-            if code == 1:
-                raise click.ClickException(message) from None
-            click.echo(f"\n{message}", err=True)
-            sys.exit(code)
+
+
+@contextlib.contextmanager
+def _as_cli_errors(ctx: click.Context):
+    """keras-cifar's errors as CLI errors (EXIT_CODES): a usage error shows the usage line of
+    `ctx`, the command that got the bad input."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo("\nInterrupted. A run continues with the same command plus --resume.",
+                   err=True)
+        sys.exit(130)
+    except errors.KerasCifarError as e:
+        code, message = exit_code(e), for_cli(str(e))
+        if code == 2:
+            raise click.UsageError(message, ctx) from None
+        if code == 1:
+            raise click.ClickException(message) from None
+        click.echo(f"\n{message}", err=True)
+        sys.exit(code)
 
 
 def _rule(check):
@@ -593,6 +603,9 @@ def predict(model_path, images, top, as_json):
             for note in r["notes"]:
                 click.echo(f"  note: {note}")
     if failed:
+        if len(failed) == len(results):
+            raise click.ClickException("The image could not be read." if len(results) == 1 else
+                                       f"None of the {len(results)} images could be read.")
         raise click.ClickException(f"{len(failed)} of {len(results)} images could not be read; "
                                    "the others were predicted.")
 

@@ -162,3 +162,22 @@ def test_help_and_usage_errors_answer_without_tensorflow_in_a_fresh_process():
         assert exit_code in ("0", "2"), (args, done.stderr)
         assert (tensorflow, keras) == ("False", "False"), args
         assert float(cpu) < 1.0, (args, cpu)
+
+
+def test_a_usage_error_in_a_command_shows_that_commands_usage(runner, trained_run, tmp_path):
+    target = tmp_path / "taken.onnx"
+    target.write_text("something")
+    result = runner.invoke(cli, ["export", str(trained_run.run_dir / "model.keras"), str(target),
+                                 "--format", "onnx"])
+    assert result.exit_code == 2
+    assert "Usage: cli export [OPTIONS] MODEL.keras TARGET" in result.output
+    assert "--force" in result.output and target.read_text() == "something"
+
+
+def test_predict_names_a_folder_and_counts_failures_in_words(runner, trained_run, tmp_path):
+    model = str(trained_run.run_dir / "model.keras")
+    folder = runner.invoke(cli, ["predict", model, str(tmp_path)])
+    assert folder.exit_code == 1 and "is a folder, not an image file" in folder.output
+    assert "Errno" not in folder.output and "The image could not be read." in folder.output
+    two = runner.invoke(cli, ["predict", model, str(tmp_path), str(tmp_path / "none.png")])
+    assert "None of the 2 images could be read." in two.output

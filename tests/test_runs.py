@@ -107,3 +107,11 @@ def test_read_run_gives_a_saved_runs_fields_from_one_read(tmp_path):
     assert rundir.read_run(tmp_path).train is None  # an incomplete identity has no settings
     with pytest.raises(errors.RunError, match="unknown run status"):
         rundir.read_run(tmp_path).status
+
+
+@pytest.mark.parametrize("value, label", [(0.01, "0.01"), (0.9, "0.9"), (1e-05, "1e-05"),
+                                          (0.9999999, "0.9999999"), (0.0010000001, "0.0010000001"),
+                                          (0.0, "0")])
+def test_run_names_show_each_setting_exactly(value, label):
+    assert rundir.number_label(value) == label
+    assert rundir.settings_label("mlp2", 0.005, value, 10) == f"mlp2-lr0.005-m{label}-e10"

@@ -110,6 +110,9 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise ImageError(f"{path} is a URL; keras-cifar does not fetch images. Download it "
                              f"and pass the file. Received: image={str(path)!r}")
     path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image file; pass the image files in it "
+                         f"(e.g. {path / '*.png'}). Received: image={str(path)!r}")
     notes = []
     try:
         with Image.open(path) as image:

@@ -72,9 +72,16 @@ def config_hash(identity: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
+def number_label(value: float) -> str:
+    """A setting as a name shows it: `%g` where that reads back as the same number (0.01,
+    1e-05), else the shortest exact form (0.9999999, not %g's 1)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
+
+
 def settings_label(network_id: str, lr: float, momentum: float, epochs: int) -> str:
     """The readable part of every run directory's name: `cnn3-lr0.01-m0.9-e20`."""
-    return f"{network_id}-lr{lr:g}-m{momentum:g}-e{epochs}"
+    return f"{network_id}-lr{number_label(lr)}-m{number_label(momentum)}-e{epochs}"
 
 
 def run_dir_name(label: str, seed: int = 0) -> str:
