@@ -142,14 +142,15 @@ def predict(model, images):
     return predict_images(model, list(images))
 
 
-def export_model(model, target: str | os.PathLike, format: str = "saved_model",
+def export_model(model, target: str | os.PathLike, format: str | None = None,
                  force: bool = False) -> Path:
     """Exports a model as uint8 images in, probabilities out (`keras-cifar export`).
 
     Args:
         model: a Keras model or a `.keras` path.
         target: a directory (`saved_model`) or a file (`onnx`, `litert`).
-        format: `saved_model`, `onnx` or `litert`.
+        format: `saved_model`, `onnx` or `litert`; None: what `target`'s suffix says
+            (`.onnx`, `.tflite`, else a SavedModel directory).
         force: replace an existing target.
     """
     from keras_cifar.serving.exports import export_model as export

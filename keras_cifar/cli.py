@@ -663,8 +663,9 @@ def kernels(model_path, output):
 @click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--format", "format_", type=click.Choice(["saved_model", "onnx", "litert"]),
-              default="saved_model", show_default=True,
-              help="saved_model: a directory; onnx: an .onnx file; litert: a .tflite file.")
+              default=None, help="saved_model: a directory; onnx: an .onnx file; litert: a "
+              ".tflite file. Default: what TARGET's suffix says (.onnx, .tflite, else a "
+              "SavedModel directory).")
 @click.option("--force", is_flag=True, help="Replace TARGET if it exists (a non-empty directory).")
 def export(model_path, target, format_, force):
     """Export a model for serving: uint8 images (N, 32, 32, 3) in, probabilities (N, 10) out.
@@ -674,13 +675,14 @@ def export(model_path, target, format_, force):
     \b
     Examples:
       keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras exported/cnn3
-      keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.onnx --format onnx
-      keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.tflite --format litert
+      keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.onnx
+      keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.tflite
     """
     from keras_cifar.serving.exports import (EXPORT_FORMATS, check_export_target, export_model,
-                                     require_converter)
+                                             require_converter, resolve_format)
     from keras_cifar.serving.predict import load_model_file
 
+    format_ = resolve_format(target, format_)
     require_converter(format_)
     check_export_target(target, format_, force)
     path = export_model(load_model_file(model_path), target, format_, force=force)

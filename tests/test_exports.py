@@ -106,3 +106,30 @@ def test_file_formats_refuse_a_directory_and_replace_a_file_only_with_force(runn
 def test_an_unknown_format_is_a_usage_error(runner, model_file, tmp_path):
     result = runner.invoke(cli, ["export", str(model_file), str(tmp_path / "m"), "--format", "coreml"])
     assert result.exit_code == 2 and "'coreml' is not one of" in result.output
+
+
+@pytest.mark.parametrize("name, format", [("m.onnx", "onnx"), ("m.TFLITE", "litert"),
+                                          ("exported/cnn3", "saved_model"), ("m.onnx", None)])
+def test_the_format_comes_from_the_suffix_unless_given(name, format):
+    from keras_cifar.serving.exports import resolve_format
+
+    implied = {"m.onnx": "onnx", "m.TFLITE": "litert", "exported/cnn3": "saved_model"}[name]
+    assert resolve_format(name) == implied
+    if format is not None:
+        assert resolve_format(name, format) == format
+
+
+def test_a_suffix_that_contradicts_the_format_is_a_usage_error_and_writes_nothing(
+        runner, model_file, tmp_path):
+    result = runner.invoke(cli, ["export", str(model_file), str(tmp_path / "x.onnx"),
+                                 "--format", "litert"])
+    assert result.exit_code == 2 and "suffix .onnx means onnx" in result.output
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_without_a_format_a_tflite_target_is_a_litert_file(runner, model_file, tmp_path):
+    result = runner.invoke(cli, ["export", str(model_file), str(tmp_path / "z.tflite")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "z.tflite").is_file() and "LiteRT" in result.output

@@ -31,6 +31,27 @@ EXPORT_FORMATS = {
 INPUT_NAME = "images"
 
 
+def resolve_format(target: str | os.PathLike, format: str | None = None) -> str:
+    """The export format for `target`: `format` if given, else the one its suffix names
+    (`.onnx`: onnx, `.tflite`: litert, anything else: a saved_model directory).
+
+    Raises:
+        ConfigError: `format` contradicts the suffix (`x.onnx` with `format="litert"`), or is
+            unknown.
+    """
+    by_suffix = {suffix: name for name, (_, suffix, _) in EXPORT_FORMATS.items() if suffix}
+    implied = by_suffix.get(Path(target).suffix.lower())
+    if format is None:
+        return implied or "saved_model"
+    _check_format(format)
+    if implied is not None and implied != format:
+        raise errors.ConfigError(
+            f"The target's suffix {Path(target).suffix} means {implied}, but `format=\"{format}\"` "
+            f"was asked for. Name the target {Path(target).with_suffix(EXPORT_FORMATS[format][1] or '')} "
+            f"or drop the format. Received: target={str(target)!r}, format={format!r}")
+    return format
+
+
 def _check_format(format: str) -> None:
     if format not in EXPORT_FORMATS:
         raise errors.RunError(f"Unknown export format; expected one of {list(EXPORT_FORMATS)}. "
@@ -93,7 +114,7 @@ def serving_model(model: keras.Model) -> keras.Model:
     return serving
 
 
-def export_model(model: keras.Model, target: str | os.PathLike, format: str = "saved_model",
+def export_model(model: keras.Model, target: str | os.PathLike, format: str | None = None,
                  force: bool = False) -> Path:
     """Exports `model` as uint8 images in, probabilities out, in one of EXPORT_FORMATS.
 
@@ -104,16 +125,19 @@ def export_model(model: keras.Model, target: str | os.PathLike, format: str = "s
     Args:
         model: a Keras model over (N, 32, 32, 3) raw pixels returning logits (a zoo model).
         target: the directory (SavedModel) or file (ONNX, LiteRT) to write.
-        format: one of EXPORT_FORMATS.
+        format: one of EXPORT_FORMATS; None: the one `target`'s suffix names
+            (`resolve_format`).
         force: replace an existing target.
 
     Returns:
         The path written.
 
     Raises:
+        ConfigError: a format that contradicts the target's suffix.
         RunError: an unknown format, or a target that cannot be written as asked.
         MissingDependency: the format's converter is not installed (nothing is written).
     """
+    format = resolve_format(target, format)
     require_converter(format)
     target = check_export_target(target, format, force)
     target.parent.mkdir(parents=True, exist_ok=True)
