@@ -125,21 +125,33 @@ def evaluate(model, data=None, limit: int | None = None) -> dict:
 
 
 def predict(model, images):
-    """Returns class probabilities (N, 10) for uint8 images (N, 32, 32, 3), or, for image file
-    paths, the top classes of each file as `keras-cifar predict` prints them.
+    """Predicts images: class probabilities for images in memory, the top classes per file
+    for image files, as `keras-cifar predict` prints them.
 
     Args:
         model: a Keras model or a `.keras` path.
-        images: a uint8 array (N, 32, 32, 3), or a sequence of image file paths.
-    """
-    import numpy as np
+        images: in memory, an array (N, 32, 32, 3), (32, 32, 3), greyscale (N, 32, 32) or
+            (32, 32), a PIL image, or a list of these (uint8; floats in [0, 1] are scaled by
+            255, as for files; see `serving.predict.as_pixel_batch`); or an image file's path,
+            or a list of paths (any size and mode, converted as the CLI does).
 
-    from keras_cifar.serving.predict import predict_images, predict_probabilities
+    Returns:
+        For images in memory, probabilities (N, 10). For paths, one dict per file: `image`,
+        `notes`, and `top` (classes with probabilities) or `error`.
+
+    Raises:
+        ImageError: images in memory of another shape or range, or an empty list.
+    """
+    from keras_cifar.serving.predict import (as_pixel_batch, predict_images,
+                                             predict_probabilities)
 
     model = _model(model)
-    if isinstance(images, np.ndarray):
-        return predict_probabilities(model, images[None] if images.ndim == 3 else images)
-    return predict_images(model, list(images))
+    if isinstance(images, (str, os.PathLike)):
+        return predict_images(model, [images])
+    if isinstance(images, (list, tuple)) and images and all(
+            isinstance(i, (str, os.PathLike)) for i in images):
+        return predict_images(model, list(images))
+    return predict_probabilities(model, as_pixel_batch(images))
 
 
 def export_model(model, target: str | os.PathLike, format: str | None = None,

@@ -99,3 +99,58 @@ def test_unreadable_image_exits_1(runner, model_path, tmp_path):
     path.write_bytes(b"garbage")
     result = runner.invoke(cli, ["predict", model_path, str(path)])
     assert result.exit_code == 1 and "Cannot read the image" in result.output
+
+
+# ---- in-memory images: one batch rule (serving.predict.as_pixel_batch) -----------------
+
+def _rgb(n=2, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+
+
+def test_every_in_memory_form_becomes_the_same_uint8_batch():
+    from PIL import Image
+
+    from keras_cifar.serving.predict import as_pixel_batch
+
+    batch = _rgb()
+    grey = batch[..., 0]
+    assert np.array_equal(as_pixel_batch(batch), batch)
+    assert np.array_equal(as_pixel_batch(batch[0]), batch[:1])
+    assert np.array_equal(as_pixel_batch(list(batch)), batch)
+    assert np.array_equal(as_pixel_batch(Image.fromarray(batch[0])), batch[:1])
+    assert np.array_equal(as_pixel_batch(grey), np.repeat(grey[..., None], 3, axis=-1))
+    assert np.array_equal(as_pixel_batch(grey[0])[0, ..., 1], grey[0])
+    floats = batch.astype(np.float32) / 255  # the rule image files follow: [0, 1] x 255
+    assert np.array_equal(as_pixel_batch(floats), batch)
+    assert as_pixel_batch(Image.fromarray(batch[0]).resize((64, 48))).shape == (1, 32, 32, 3)
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.zeros((2, 28, 28, 3), np.uint8), "shape"),
+    (np.full((32, 32, 3), 200.0, np.float32), r"floats in \[0, 1\]"),
+    (np.full((32, 32, 3), -1, np.int16), "Received: dtype=int16"),
+    ([], "empty"),
+])
+def test_other_shapes_and_ranges_are_refused_with_what_was_received(images, message):
+    from keras_cifar.errors import ImageError
+    from keras_cifar.serving.predict import as_pixel_batch
+
+    with pytest.raises(ImageError, match=message):
+        as_pixel_batch(images)
+
+
+def test_kc_predict_takes_paths_and_scales_floats_like_the_cli(trained_run, tmp_path):
+    import keras_cifar as kc
+    from PIL import Image
+
+    batch = _rgb(3)
+    model = str(trained_run.run_dir / "model.keras")
+    reference = kc.predict(model, batch)
+    np.testing.assert_allclose(kc.predict(model, batch.astype(np.float64) / 255), reference,
+                               atol=1e-6)
+    Image.fromarray(batch[0]).save(tmp_path / "img0.png")
+    (single,) = kc.predict(model, str(tmp_path / "img0.png"))  # one file, not 8 characters
+    assert single["image"] == str(tmp_path / "img0.png") and "top" in single
+    listed = kc.predict(model, [tmp_path / "img0.png"])
+    assert listed[0]["top"] == single["top"]
+    assert single["top"][0]["probability"] == pytest.approx(float(reference[0].max()), abs=1e-5)

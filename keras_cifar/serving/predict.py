@@ -140,6 +140,75 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     return LoadedImage(path, pixels, tuple(notes))
 
 
+def _pixels_of(image, index: int) -> np.ndarray:
+    """One in-memory image (array or PIL image) as (32, 32, 3) uint8, by the rules of
+    `as_pixel_batch`."""
+    if hasattr(image, "mode") and hasattr(image, "convert"):  # a PIL image
+        from PIL import Image
+
+        notes: list = []
+        image = _to_8_bits(image, Path(f"image {index}"), notes).convert("RGB")
+        if image.size != (32, 32):
+            image = image.resize((32, 32), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        return np.asarray(image, dtype=np.uint8)
+    pixels = np.asarray(image)
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=-1)  # greyscale
+    if pixels.shape != (32, 32, 3):
+        raise ImageError(
+            f"Image {index} has shape {pixels.shape}; keras-cifar models take 32x32 RGB images, "
+            "(32, 32, 3) or greyscale (32, 32). Resize it first, or pass the file or a PIL "
+            f"image, which are resized. Received: shape={pixels.shape}")
+    return _to_uint8(pixels, index)
+
+
+def _to_uint8(pixels: np.ndarray, index) -> np.ndarray:
+    """uint8 as is; integers in [0, 255] cast; floats in [0, 1] scaled by 255 (the rule
+    image files follow); anything else refused."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    if pixels.size == 0:
+        return pixels.astype(np.uint8)
+    low, high = float(pixels.min()), float(pixels.max())
+    if np.issubdtype(pixels.dtype, np.integer) and 0 <= low and high <= 255:
+        return pixels.astype(np.uint8)
+    if np.issubdtype(pixels.dtype, np.floating) and 0 <= low and high <= 1:
+        return np.round(pixels.astype(np.float64) * 255.0).astype(np.uint8)
+    raise ImageError(
+        f"Image {index} holds {pixels.dtype} values from {low:g} to {high:g}; keras-cifar takes "
+        "uint8 pixels (0-255), or floats in [0, 1] (scaled by 255). Received: "
+        f"dtype={pixels.dtype}, range=[{low:g}, {high:g}]")
+
+
+def as_pixel_batch(images) -> np.ndarray:
+    """In-memory images as one uint8 batch (N, 32, 32, 3), as the zoo's models take them.
+
+    Accepts an array (N, 32, 32, 3), (32, 32, 3), greyscale (N, 32, 32) or (32, 32), a PIL
+    image (any mode and size: converted to RGB and resized, as image files are), or a list of
+    these. uint8 is taken as is, other integers in [0, 255] are cast, floats in [0, 1] are
+    scaled by 255, as for image files.
+
+    Raises:
+        ImageError: an empty list, an image of another shape, or pixels outside those ranges;
+            the message names the image and what was received.
+    """
+    if isinstance(images, np.ndarray):
+        shape = images.shape
+        if shape in ((32, 32, 3), (32, 32)):
+            return _pixels_of(images, 0)[None]
+        if images.ndim == 4 and shape[1:] == (32, 32, 3):
+            return _to_uint8(images, "batch")
+        if images.ndim == 3 and shape[1:] == (32, 32):
+            return _to_uint8(np.repeat(images[..., None], 3, axis=-1), "batch")
+        raise ImageError(f"The images have shape {shape}; keras-cifar models take (N, 32, 32, 3), "
+                         "(32, 32, 3), or greyscale (N, 32, 32) / (32, 32), channels last. "
+                         f"Received: shape={shape}")
+    single = [images] if hasattr(images, "convert") else list(images)
+    if not single:
+        raise ImageError("No images to predict: the list is empty. Received: images=[]")
+    return np.stack([_pixels_of(image, i) for i, image in enumerate(single)])
+
+
 def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
     """Returns class probabilities (N, 10): the softmax of the model's logits for uint8 images
     (N, 32, 32, 3)."""
