@@ -50,3 +50,10 @@ def test_the_summary_is_whole_at_any_terminal_width(zoo, network_id, columns, mo
     for layer in model.layers:
         assert f"{layer.count_params():,} │" in text, (layer.name, text)
     assert os.environ.get("COLUMNS") == columns  # restored
+
+
+@pytest.mark.parametrize("network_id", NETWORK_IDS)
+def test_every_zoo_network_outputs_ten_logits(zoo, network_id):
+    from keras_cifar.models.inspection import classifier_output
+
+    assert classifier_output(build_model(zoo.network(network_id), seed=0)) == "logits"

@@ -154,3 +154,52 @@ def test_kc_predict_takes_paths_and_scales_floats_like_the_cli(trained_run, tmp_
     listed = kc.predict(model, [tmp_path / "img0.png"])
     assert listed[0]["top"] == single["top"]
     assert single["top"][0]["probability"] == pytest.approx(float(reference[0].max()), abs=1e-5)
+
+
+# ---- models that are not zoo models -------------------------------------------------------
+
+def _hand_built(outputs: int, activation: str | None):
+    import keras
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Flatten(),
+                              keras.layers.Dense(outputs, activation=activation)])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_model_ending_in_softmax_is_evaluated_and_predicted_on_its_probabilities(tiny_data):
+    import keras_cifar as kc
+
+    model = _hand_built(10, "softmax")
+    images, labels = tiny_data.test_images, tiny_data.test_labels
+    keras_loss, keras_accuracy = model.evaluate(images, labels, verbose=0, batch_size=500)
+    metrics = kc.evaluate(model, tiny_data)
+    assert metrics["test_loss"] == pytest.approx(keras_loss, rel=1e-4)
+    assert metrics["test_accuracy"] == pytest.approx(keras_accuracy)
+    np.testing.assert_allclose(kc.predict(model, images[:5]), model.predict(images[:5], verbose=0),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("outputs", [3, 100])
+def test_a_model_without_ten_outputs_is_refused_by_evaluate_predict_and_export(
+        tiny_data, tmp_path, outputs):
+    import keras_cifar as kc
+    from keras_cifar.errors import ModelFileError
+
+    model = _hand_built(outputs, None)
+    for call in (lambda: kc.evaluate(model, tiny_data), lambda: kc.predict(model, _rgb(1)),
+                 lambda: kc.export_model(model, tmp_path / "m.tflite")):
+        with pytest.raises(ModelFileError, match=rf"outputs \(None, {outputs}\).*10 classes"):
+            call()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cli_refuses_a_three_output_model_without_a_traceback(runner, tmp_path):
+    from keras_cifar.cli import cli
+
+    path = tmp_path / "three.keras"
+    _hand_built(3, None).save(path)
+    result = runner.invoke(cli, ["evaluate", str(path), "--data", "synthetic"])
+    assert result.exit_code == 1 and "outputs (None, 3)" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -77,3 +77,28 @@ def parameter_dump(model, all_values: bool = False) -> str:
             out.append(f"Layer: {layer.name}.{weight.name} | Size: {tuple(values.shape)} |")
             out.append(f"Values: {text}")
     return "\n".join(out) + "\n"
+
+
+NUM_CLASSES = 10
+
+
+def classifier_output(model, num_classes: int = NUM_CLASSES) -> str:
+    """What a CIFAR-10 classifier outputs: `"logits"` (the zoo's models) or `"probabilities"`
+    (a last softmax, as many hand-built models end), checked to be one (N, 10) output.
+
+    Raises:
+        ModelFileError: the model has several outputs or not `num_classes` of them; the
+            message names its output shape.
+    """
+    from keras_cifar.errors import ModelFileError
+
+    shape = model.output_shape
+    if isinstance(shape, list) or len(shape) != 2 or shape[-1] != num_classes:
+        raise ModelFileError(
+            f"The model {model.name!r} outputs {shape}; keras-cifar evaluates, predicts and "
+            f"exports CIFAR-10 classifiers with one output of {num_classes} classes, (N, "
+            f"{num_classes}). Received: output_shape={shape}")
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    softmax = type(last).__name__ == "Softmax" or (
+        getattr(getattr(last, "activation", None), "__name__", "") == "softmax")
+    return "probabilities" if softmax else "logits"

@@ -21,6 +21,7 @@ import keras
 
 from keras_cifar import errors
 from keras_cifar import _fs
+from keras_cifar.models.inspection import classifier_output
 
 # format -> (what it writes, the file suffix it suggests, the packages its converter needs)
 EXPORT_FORMATS = {
@@ -108,7 +109,10 @@ def serving_model(model: keras.Model) -> keras.Model:
     """
     images = keras.Input((32, 32, 3), dtype="uint8", name=INPUT_NAME)
     pixels = keras.layers.Lambda(lambda x: keras.ops.cast(x, "float32"), name="to_float32")(images)
-    probabilities = keras.layers.Softmax(name="probabilities")(model(pixels))
+    outputs = model(pixels)
+    probabilities = (keras.layers.Activation("linear", name="probabilities")(outputs)
+                     if classifier_output(model) == "probabilities"
+                     else keras.layers.Softmax(name="probabilities")(outputs))
     serving = keras.Model(images, probabilities, name=f"{model.name}_serving")
     serving(keras.ops.zeros((1, 32, 32, 3), dtype="uint8"))
     return serving

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_cifar.errors import ImageError, ModelFileError
+from keras_cifar.models.inspection import classifier_output
 
 from keras_cifar.data import CLASS_NAMES
 
@@ -212,8 +213,10 @@ def as_pixel_batch(images) -> np.ndarray:
 def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
     """Returns class probabilities (N, 10): the softmax of the model's logits for uint8 images
     (N, 32, 32, 3)."""
-    logits = model.predict(images, verbose=0)
-    return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+    outputs = model.predict(images, verbose=0)
+    if classifier_output(model) == "probabilities":
+        return np.asarray(outputs)
+    return keras.ops.convert_to_numpy(keras.ops.softmax(outputs, axis=-1))
 
 
 def predict_images(model, paths, top: int = 3, class_names=CLASS_NAMES) -> list[dict]:
