@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from keras_cifar import __version__
-from keras_cifar import errors
+from keras_cifar import _fs, errors
 from keras_cifar.zoo import rules
 from keras_cifar._env import VERBOSE_ENV_VAR, quiet_tensorflow
 from keras_cifar.zoo import ZOO_ENV_VAR, Zoo, ZooError, load_zoo
@@ -362,8 +362,10 @@ def zoo_show(ctx, network):
               help="Initialisation for a network id (default: the network's).")
 @click.option("--seed", type=int, callback=_rule(rules.check_seed), default=0, show_default=True,
               help="Seed for a network id.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the text to this file instead of the terminal.")
 @click.pass_context
-def inspect(ctx, target, all_values, init, seed):
+def inspect(ctx, target, all_values, init, seed, output):
     """Print model.summary() and the report's "Parameters & Structure" dump.
 
     TARGET is a network id (freshly initialised weights) or a trained MODEL.keras.
@@ -371,9 +373,12 @@ def inspect(ctx, target, all_values, init, seed):
     \b
     Examples:
       keras-cifar inspect cnn3
-      keras-cifar inspect runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras --all
+      keras-cifar inspect runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras --all -o cnn3.txt
     """
     from keras_cifar.models.inspection import parameter_dump, summary_text
+
+    if output is not None:
+        _fs.check_output_file(output, "--output")
 
     if target.endswith(".keras") or Path(target).is_file():
         from keras_cifar.serving.predict import load_model_file
@@ -384,9 +389,18 @@ def inspect(ctx, target, all_values, init, seed):
         from keras_cifar.models.builder import build_model
 
         model = build_model(network, init=init, seed=seed)
-    click.echo(summary_text(model))
-    click.echo("Parameters & Structure")
-    click.echo(parameter_dump(model, all_values=all_values), nl=False)
+    if all_values and output is None:
+        # about 12 characters a value as numpy prints them
+        click.echo(f"Printing all {model.count_params():,} values, about "
+                   f"{model.count_params() * 12 / 2**20:.0f} MB of text; add -o FILE to write "
+                   "them to a file instead.", err=True)
+    text = (summary_text(model) + "\nParameters & Structure\n"
+            + parameter_dump(model, all_values=all_values))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _fs.atomic_write_text(output, text)
+        click.echo(f"Wrote {output} ({len(text.encode()) / 2**20:.1f} MiB)")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -181,3 +181,14 @@ def test_predict_names_a_folder_and_counts_failures_in_words(runner, trained_run
     assert "Errno" not in folder.output and "The image could not be read." in folder.output
     two = runner.invoke(cli, ["predict", model, str(tmp_path), str(tmp_path / "none.png")])
     assert "None of the 2 images could be read." in two.output
+
+
+def test_inspect_all_says_its_size_and_o_writes_the_same_text_to_a_file(runner, tmp_path):
+    printed = runner.invoke(cli, ["inspect", "mlp2", "--all"])
+    assert printed.exit_code == 0
+    assert "Printing all 920,842 values, about 11 MB of text; add -o FILE" in printed.stderr
+    written = runner.invoke(cli, ["inspect", "mlp2", "--all", "-o", str(tmp_path / "mlp2.txt")])
+    assert written.exit_code == 0 and "Wrote" in written.output
+    assert (tmp_path / "mlp2.txt").read_text() == printed.stdout
+    missing = runner.invoke(cli, ["inspect", "mlp2", "-o", str(tmp_path / "no" / "x.txt")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
