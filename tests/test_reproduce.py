@@ -175,3 +175,9 @@ def test_time_left_comes_from_the_newest_run_of_the_network(tmp_path):
     write("lenet5-lr0.1", "2026-11-28T10:00:00+00:00", [90.0])  # older than both
     assert rep.epoch_seconds(tmp_path, "lenet5") == 22.5
     assert rep.epoch_seconds(tmp_path, "cnn3") == rep.DEFAULT_EPOCH_SECONDS["cnn3"]
+
+
+def test_publishing_into_the_reproductions_own_folder_is_refused(runner, zoo_file, tmp_path):
+    result = invoke(runner, zoo_file, "publish", str(tmp_path), "--out", str(tmp_path))
+    assert result.exit_code == 2 and "the reproduction's own folder" in result.output
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == [zoo_file]

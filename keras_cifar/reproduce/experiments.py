@@ -340,8 +340,17 @@ def publish(zoo: Zoo, out_dir, destination) -> Path:
 
     Returns:
         The path of destination/RESULTS.md.
+
+    Raises:
+        RunError: `destination` is `out_dir` itself.
     """
     out_dir, destination = Path(out_dir), Path(destination)
+    if destination.resolve() == out_dir.resolve():
+        raise errors.RunError(
+            f"{destination} is the reproduction's own folder: publishing copies its runs "
+            "elsewhere. Choose another destination, or redraw the table and figures in place "
+            f"with `keras-cifar reproduce report`. Received: destination={str(destination)!r}, "
+            f"out_dir={str(out_dir)!r}")
     for subdir in (RUNS_SUBDIR, results.TORCH_SUBDIR):
         if not (out_dir / subdir).is_dir():
             continue
