@@ -56,9 +56,10 @@ def train_network(network: str | NetworkSpec, data=None, *, out_dir: str | os.Pa
         **settings: `RunConfig` settings: lr, momentum, epochs, batch_size, seed, init, limit,
             xla, mixed_precision, ...; the network's (the notebook's) values where omitted.
 
-    A finished run of the same settings in `out_dir` is returned as it is, its model loaded
-    from model.keras (`already_finished` is True), so a notebook cell can be run again; pass
-    `force=True` to train it again.
+    The run directory gets what `keras-cifar train` writes, its figures (curves.png,
+    kernels.png, confusion.png) included. A finished run of the same settings in `out_dir` is
+    returned as it is, its model loaded from model.keras (`already_finished` is True), so a
+    notebook cell can be run again; pass `force=True` to train it again.
 
     Returns:
         A `RunResult`: `run_dir`, `model`, `history` (one dict per epoch), `metrics`, `config`.
@@ -74,9 +75,13 @@ def train_network(network: str | NetworkSpec, data=None, *, out_dir: str | os.Pa
     if data is not None and not isinstance(data, CifarData):
         settings["data"], data = DataSpec.of(data), None
     config = RunConfig.of(_network(network), **settings)
-    return train_run(config, data, out_dir=out_dir, name=name, resume=resume, force=force,
-                     tensorboard=tensorboard, verbose=verbose, callbacks=callbacks,
-                     reuse_finished=True)
+    result = train_run(config, data, out_dir=out_dir, name=name, resume=resume, force=force,
+                       tensorboard=tensorboard, verbose=verbose, callbacks=callbacks,
+                       reuse_finished=True)
+    from keras_cifar.plots.figures import draw_run
+
+    draw_run(result.run_dir, missing_only=True, model=result.model)  # as `keras-cifar train`
+    return result
 
 
 def run_figures(run, model=None) -> dict:

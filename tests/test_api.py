@@ -161,3 +161,9 @@ def test_a_finished_run_whose_model_was_deleted_is_refused_not_called_finished(t
     rebuilt = kc.train_network("mlp2", tiny_data, epochs=1, out_dir=tmp_path, verbose=0,
                                force=True)
     assert not rebuilt.already_finished and (rebuilt.run_dir / rundir.MODEL).is_file()
+
+
+def test_a_python_run_writes_the_same_figures_as_the_cli(tmp_path, tiny_data):
+    run = kc.train_network("mlp2", tiny_data, epochs=1, out_dir=tmp_path, verbose=0)
+    for name in (rundir.CURVES, rundir.KERNELS, rundir.CONFUSION):
+        assert (run.run_dir / name).stat().st_size > 1000, name
