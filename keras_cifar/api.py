@@ -178,7 +178,8 @@ def export_model(model, target: str | os.PathLike, format: str | None = None,
 def reproduce_experiments(experiments: Iterable[str] = (), *, data=None, seeds: Sequence[int] = (0, 1, 2),
                           out_dir: str | os.PathLike = "report", workers: int = 1,
                           init: str | None = None, limit: int | None = None,
-                          zoo_path: str | os.PathLike | None = None) -> list[dict]:
+                          zoo_path: str | os.PathLike | None = None,
+                          retry_diverged: bool = False) -> list[dict]:
     """Runs the report's experiments (all when none are named) with every seed, skipping
     finished runs and resuming interrupted ones, then writes the report; as
     `keras-cifar reproduce run` does.
@@ -191,6 +192,8 @@ def reproduce_experiments(experiments: Iterable[str] = (), *, data=None, seeds: 
         workers: local processes training at once.
         init, limit: as `train_network`.
         zoo_path: another zoo.json.
+        retry_diverged: train runs whose loss diverged before again; by default a divergence
+            is a result (listed in RESULTS.md) and the other runs go on.
 
     Returns:
         The results table (`read_results(out_dir)`).
@@ -202,7 +205,7 @@ def reproduce_experiments(experiments: Iterable[str] = (), *, data=None, seeds: 
     ids = list(experiments)
     chosen = rep.select_experiments(zoo, ids, all_=not ids)
     rep.reproduce(zoo, chosen, DataSpec.of(data), out_dir, seeds=tuple(seeds), init=init,
-                  limit=limit, workers=workers)
+                  limit=limit, workers=workers, retry_diverged=retry_diverged)
     return read_results(out_dir, zoo_path=zoo_path)
 
 

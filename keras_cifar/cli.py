@@ -784,10 +784,13 @@ def reproduce():
 @click.option("--limit", type=int, callback=_rule(rules.check_limit), default=None,
               help="Class-stratified subset of N images per split (quick looks only).")
 @click.option("--dry-run", is_flag=True, help="Print what would run, and run nothing.")
+@click.option("--retry-diverged", is_flag=True,
+              help="Train runs whose loss diverged (NaN) before again, from scratch; by default "
+              "a divergence is a result and is kept.")
 @executor_options
 @click.pass_context
 def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data, init, limit,
-                  dry_run, executor, workers, address):
+                  dry_run, retry_diverged, executor, workers, address):
     """Train the chosen experiments with every seed, then write the results table and figures.
 
     \b
@@ -809,7 +812,8 @@ def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data, ini
         click.echo("Note: reproducing on synthetic data, not CIFAR-10.", err=True)
     path = rep.reproduce(z, chosen, data, out, seeds=seeds, init=init, limit=limit,
                          executor=executor, workers=workers, address=address,
-                         on_start=_announce(executor, workers))
+                         on_start=_announce(executor, workers), retry_diverged=retry_diverged,
+                         on_outcome=lambda text: click.echo(f"Runs: {text}."))
     click.echo(f"Wrote {path}")
 
 
@@ -904,10 +908,13 @@ def _announce(executor, workers):
 @data_options
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output directory. Default: sweeps/NETWORK.")
+@click.option("--retry-diverged", is_flag=True,
+              help="Train points whose loss diverged (NaN) before again, from scratch; by "
+              "default a divergence is a result and is kept.")
 @executor_options
 @click.pass_context
 def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, data, out,
-          executor, workers, address):
+          retry_diverged, executor, workers, address):
     """Train NETWORK over a grid of learning rates x momenta; a table sorted by accuracy.
 
     Writes OUT/runs/<run>/ per point, SWEEP.md, sweep.csv and sweep.png (test accuracy against
@@ -928,7 +935,7 @@ def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, dat
         network, lr_values, momentum_values, epochs or network.train.epochs, data, out,
         executor=executor, workers=workers, address=address,
         on_start=_announce(executor, workers), batch_size=batch_size, seed=seed, init=init,
-        limit=limit)
+        limit=limit, retry_diverged=retry_diverged)
     click.echo(path.read_text(), nl=False)
     click.echo(f"Wrote {path}")
 

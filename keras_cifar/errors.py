@@ -67,7 +67,15 @@ class MissingDependency(KerasCifarError, ImportError):
 
 
 class TrainingError(KerasCifarError, RuntimeError):
-    """Training stopped by a failure (a NaN loss); the run directory says `failed`."""
+    """Training stopped by a failure (a NaN loss); the run directory says `failed`.
+
+    Attributes:
+        epoch: the epoch (from 1) in which the loss diverged, where known.
+    """
+
+    def __init__(self, message: str, epoch: int | None = None):
+        super().__init__(message)
+        self.epoch = epoch
 
 
 class TrainingInterrupted(KerasCifarError, RuntimeError):

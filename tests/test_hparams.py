@@ -60,9 +60,9 @@ def test_every_finished_run_is_a_session_with_its_hparams_and_metrics(tmp_path):
     domains = {h.name: [getattr(v, v.WhichOneof("kind")) for v in h.domain_discrete.values]
                for h in experiment.hparam_infos}
     assert domains == {"network": ["net"], "lr": [0.01, 0.1], "momentum": [0.0, 0.9],
-                       "seed": [0.0, 2.0], "experiment": ["exp-a", "exp-b"]}
+                       "seed": [0.0, 2.0], "status": ["finished"], "experiment": ["exp-a", "exp-b"]}
     assert [m.name.tag for m in experiment.metric_infos] == [
-        "test_accuracy", "best_test_accuracy", "test_loss"]
+        "test_accuracy", "best_test_accuracy", "test_loss", "diverged_epoch"]
     session = logs["net-a"]["session"]
     assert session.hparams["lr"].number_value == pytest.approx(0.01)
     assert session.hparams["experiment"].string_value == "exp-a"

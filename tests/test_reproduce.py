@@ -181,3 +181,30 @@ def test_publishing_into_the_reproductions_own_folder_is_refused(runner, zoo_fil
     result = invoke(runner, zoo_file, "publish", str(tmp_path), "--out", str(tmp_path))
     assert result.exit_code == 2 and "the reproduction's own folder" in result.output
     assert "Traceback" not in result.output and list(tmp_path.iterdir()) == [zoo_file]
+
+
+@pytest.mark.faults
+def test_a_diverging_experiment_is_listed_and_the_others_are_reproduced(runner, tmp_path):
+    import json
+
+    from conftest import TEST_ZOO
+
+    zoo = json.loads(json.dumps(TEST_ZOO))
+    zoo["experiments"].append({"id": "tiny-nan", "network": "tiny", "lr": 1e30, "momentum": 0.9,
+                               "epochs": 2})
+    zoo_file = tmp_path / "zoo.json"
+    zoo_file.write_text(json.dumps(zoo))
+    out = tmp_path / "out"
+    result = invoke(runner, zoo_file, "run", "--all", "--data", "synthetic", "--limit", "200",
+                    "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "Runs: 2 finished, 1 diverged (tiny-nan: epoch 1)." in result.output
+    with open(out / rep.RESULTS_CSV) as f:
+        assert [row["id"] for row in csv.DictReader(f)] == ["tiny-a", "tiny-b"]
+    assert "**tiny-nan**, seed 0: the loss became NaN in epoch 1" in (out / rep.RESULTS_MD).read_text()
+    diverged = out / "runs" / "tiny-nan" / rundir.CONFIG
+    before = diverged.stat().st_mtime_ns
+    again = invoke(runner, zoo_file, "run", "--all", "--data", "synthetic", "--limit", "200",
+                   "--out", str(out))
+    assert again.exit_code == 0 and "Runs: 2 finished, 1 diverged" in again.output
+    assert diverged.stat().st_mtime_ns == before  # kept as a result, not trained again

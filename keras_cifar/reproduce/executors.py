@@ -45,12 +45,15 @@ class Job:
         run_dir: its run directory.
         out_dir: the shared output directory it lies in (holds the marker).
         marker: the token of the shared output directory, or None to skip the check.
+        retry_diverged: train a run that diverged before again; by default its divergence is
+            its result.
     """
 
     config: RunConfig
     run_dir: str
     out_dir: str
     marker: str | None = None
+    retry_diverged: bool = False
 
     @property
     def name(self) -> str:
@@ -88,20 +91,48 @@ def check_shared_dir(job: Job) -> None:
 def run_job(job: Job) -> dict:
     """Trains one job (resuming it if its directory holds an unfinished run), draws its figures.
 
+    A run whose loss diverges is a result, not a failure of the batch: its summary says
+    `diverged` with the epoch, and a later call returns that again without training, unless
+    `job.retry_diverged`.
+
     Returns:
-        A summary: run directory, test accuracy, best test accuracy, seconds, host.
+        A summary: `run_dir`, `status` (`finished` or `diverged`), `host`; for a finished run
+        test accuracy, best test accuracy and seconds; for a diverged one `epoch`.
     """
     from keras_cifar.plots.figures import draw_run
+    from keras_cifar.training import rundir
     from keras_cifar.training.train import train_run
 
     check_shared_dir(job)
     run_dir = Path(job.run_dir)
-    result = train_run(job.config, out_dir=run_dir.parent, name=run_dir.name, resume=True,
-                       verbose=2)
-    draw_run(result.run_dir, missing_only=result.already_finished, model=result.model)
-    return {"run_dir": str(result.run_dir), "test_accuracy": result.metrics["test_accuracy"],
-            "best_test_accuracy": result.metrics["best_test_accuracy"],
-            "seconds": result.metrics["seconds"], "host": socket.gethostname()}
+    epoch = None if job.retry_diverged else rundir.diverged_epoch(run_dir)
+    if epoch is None:
+        try:
+            result = train_run(job.config, out_dir=run_dir.parent, name=run_dir.name,
+                               resume=True, force=job.retry_diverged and
+                               rundir.diverged_epoch(run_dir) is not None, verbose=2)
+        except errors.TrainingError as e:
+            epoch = e.epoch
+        else:
+            draw_run(result.run_dir, missing_only=result.already_finished, model=result.model)
+            return {"run_dir": str(result.run_dir), "status": "finished",
+                    "test_accuracy": result.metrics["test_accuracy"],
+                    "best_test_accuracy": result.metrics["best_test_accuracy"],
+                    "seconds": result.metrics["seconds"], "host": socket.gethostname()}
+    return {"run_dir": str(run_dir), "status": "diverged", "epoch": epoch,
+            "host": socket.gethostname()}
+
+
+def outcome(summaries: Iterable[dict]) -> str:
+    """`3 finished, 1 diverged (mlp2-lr10-m0: epoch 1)`: what a batch of runs came to."""
+    summaries = list(summaries)
+    finished = sum(s["status"] == "finished" for s in summaries)
+    diverged = [s for s in summaries if s["status"] == "diverged"]
+    text = f"{finished} finished"
+    if diverged:
+        text += f", {len(diverged)} diverged (" + ", ".join(
+            f"{Path(s['run_dir']).name}: epoch {s['epoch']}" for s in diverged) + ")"
+    return text
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:

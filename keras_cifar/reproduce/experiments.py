@@ -185,7 +185,8 @@ def longest_first(statuses: Iterable[ExperimentStatus]) -> list[ExperimentStatus
 
 
 def experiment_jobs(zoo: Zoo, statuses: Iterable[ExperimentStatus], data_spec, out_dir, *,
-                    init: str | None = None, limit: int | None = None) -> list:
+                    init: str | None = None, limit: int | None = None,
+                    retry_diverged: bool = False) -> list:
     """Returns one `executors.Job` per experiment and seed, its run directory under `out_dir`."""
     from keras_cifar.training.config import RunConfig
     from keras_cifar.reproduce.executors import Job, prepare_shared_dir
@@ -197,14 +198,16 @@ def experiment_jobs(zoo: Zoo, statuses: Iterable[ExperimentStatus], data_spec, o
         config = RunConfig.of(zoo.network(st.experiment.network), lr=t.lr, momentum=t.momentum,
                               epochs=t.epochs, batch_size=t.batch_size, seed=st.seed, init=init,
                               limit=limit, data=data_spec)
-        jobs.append(Job(config, run_dir=str(st.run_dir), out_dir=str(out_dir), marker=marker))
+        jobs.append(Job(config, run_dir=str(st.run_dir), out_dir=str(out_dir), marker=marker,
+                        retry_diverged=retry_diverged))
     return jobs
 
 
 def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_dir, *,
               seeds: Iterable[int] = (0,), init: str | None = None, limit: int | None = None,
               executor: str = "local", workers: int = 1, address: str | None = None,
-              on_start: Callable | None = None) -> Path:
+              on_start: Callable | None = None, on_outcome: Callable | None = None,
+              retry_diverged: bool = False) -> Path:
     """Runs experiments (finished ones are skipped, interrupted ones resume), then the report.
 
     Args:
@@ -218,12 +221,16 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
             more than one at a time, each seed's experiments go out longest first
             (`longest_first`).
         on_start: called with (job, index, total) as each experiment is handed out.
+        on_outcome: called with what the runs came to (`executors.outcome`: "14 finished,
+            1 diverged (...)").
+        retry_diverged: train runs that diverged before again; by default a run whose loss
+            became NaN is a result (`diverged`, with its epoch) and the others still run.
 
     Returns:
         The path of RESULTS.md. `out_dir/tensorboard/` holds the runs' TensorBoard HParams
         logs (`tensorboard --logdir OUT`).
     """
-    from keras_cifar.reproduce.executors import run_jobs
+    from keras_cifar.reproduce.executors import outcome, run_jobs
     from keras_cifar.reproduce.hparams import write_hparams_logs
 
     _fs.check_output_dir(out_dir)
@@ -231,11 +238,17 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
         statuses = experiment_status(zoo, experiments, out_dir, seeds)
         if executor != "local" or workers > 1:
             statuses = longest_first(statuses)
-        jobs = experiment_jobs(zoo, statuses, data_spec, out_dir, init=init, limit=limit)
-        run_jobs(jobs, executor=executor, workers=workers, address=address, on_start=on_start)
-        finished = {run.run_dir: e.id for e in zoo.experiments.values()
-                    for run in results.finished_runs(out_dir, e)}  # this call's and earlier ones'
-        write_hparams_logs(out_dir, finished, {d.name: i for d, i in finished.items()})
+        jobs = experiment_jobs(zoo, statuses, data_spec, out_dir, init=init, limit=limit,
+                               retry_diverged=retry_diverged)
+        summaries = run_jobs(jobs, executor=executor, workers=workers, address=address,
+                             on_start=on_start)
+        if on_outcome:
+            on_outcome(outcome(summaries))
+        done = {run.run_dir: e.id for e in zoo.experiments.values()
+                for run in results.finished_runs(out_dir, e)}  # this call's and earlier ones'
+        done.update({run_dir: e.id for e in zoo.experiments.values()
+                     for _, _, run_dir in results.diverged_runs(out_dir, e)})
+        write_hparams_logs(out_dir, done, {d.name: i for d, i in done.items()})
         return write_report(zoo, out_dir)
 
 
@@ -322,6 +335,12 @@ def write_report(zoo: Zoo, out_dir) -> Path:
             shutil.copyfile(source, out_dir / f"{experiment_id}-parameters.txt")
     _fs.atomic_write_text(out_dir / RESULTS_CSV, results.results_csv(rows))
     notes = (out_dir / NOTES_MD).read_text(encoding="utf-8") if (out_dir / NOTES_MD).exists() else ""
+    diverged = [f"- **{e.id}**, seed {seed}: the loss became NaN in epoch {epoch} "
+                f"(`{run_dir.parent.name}/{run_dir.name}`); not in the means above."
+                for e in zoo.experiments.values()
+                for seed, epoch, run_dir in results.diverged_runs(out_dir, e)]
+    if diverged:
+        notes = "\n".join(["## Diverged runs", "", *diverged, "", notes])
     _fs.atomic_write_text(out_dir / RESULTS_MD,
                            results.results_markdown(rows, data_note(rows), figures, notes))
     return out_dir / RESULTS_MD

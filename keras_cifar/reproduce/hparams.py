@@ -15,24 +15,36 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
+from keras_cifar import errors
 from keras_cifar.training import rundir
 from keras_cifar.reproduce.results import FinishedRun
 
 TENSORBOARD_SUBDIR = "tensorboard"
 METRICS = (("test_accuracy", "final test accuracy"),
            ("best_test_accuracy", "best test accuracy (optimistic: chosen on the test set)"),
-           ("test_loss", "final test loss (mean cross-entropy)"))
+           ("test_loss", "final test loss (mean cross-entropy)"),
+           ("diverged_epoch", "epoch the loss became NaN in (diverged runs)"))
 
 
 def _session(run_dir: Path, experiment: str | None) -> dict | None:
+    """A finished or diverged run as an HParams session; None for any other run."""
     run = FinishedRun.read(run_dir)
-    if run is None:
+    saved = rundir.read_run(run_dir) if run is not None or (run_dir / rundir.CONFIG).exists() \
+        else None
+    if saved is None or (run is None and saved.diverged_epoch is None):
         return None
-    saved = rundir.read_run(run_dir)
     hparams = {"network": saved.network_id or "?", "lr": float(saved.lr or 0.0),
-               "momentum": float(saved.momentum or 0.0), "seed": saved.seed}
+               "momentum": float(saved.momentum or 0.0), "seed": saved.seed,
+               "status": "finished" if run is not None else "diverged"}
     if experiment is not None:
         hparams["experiment"] = experiment
+    if run is None:
+        try:
+            history = rundir.read_history(run_dir)
+        except errors.RunError:  # diverged in its first epoch
+            history = []
+        return {"name": run_dir.name, "hparams": hparams, "history": history,
+                "metrics": {"diverged_epoch": float(saved.diverged_epoch)}}
     return {"name": run_dir.name, "hparams": hparams, "history": run.history,
             "metrics": {"test_accuracy": run.final_accuracy, "best_test_accuracy": run.best_accuracy,
                         "test_loss": run.final_loss}}
@@ -40,7 +52,8 @@ def _session(run_dir: Path, experiment: str | None) -> dict | None:
 
 def write_hparams_logs(out_dir: str | os.PathLike, run_dirs: Iterable[str | os.PathLike],
                        experiments: dict[str, str] | None = None) -> Path:
-    """Writes TensorBoard HParams logs for the finished runs among `run_dirs`.
+    """Writes TensorBoard HParams logs for the finished and diverged runs among `run_dirs`
+    (the `status` hparam tells them apart; a diverged one has its `diverged_epoch`).
 
     Args:
         out_dir: the sweep's or reproduction's output directory; logs go to
@@ -62,7 +75,7 @@ def write_hparams_logs(out_dir: str | os.PathLike, run_dirs: Iterable[str | os.P
     root = Path(out_dir) / TENSORBOARD_SUBDIR
     staging = root.with_name(f".{TENSORBOARD_SUBDIR}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    names = ["network", "lr", "momentum", "seed"] + (["experiment"] if experiments else [])
+    names = ["network", "lr", "momentum", "seed", "status"] + (["experiment"] if experiments else [])
     domains = {name: hp.HParam(name, hp.Discrete(sorted({s["hparams"][name] for s in sessions
                                                           if name in s["hparams"]})))
                for name in names} if sessions else {}
@@ -80,7 +93,7 @@ def write_hparams_logs(out_dir: str | os.PathLike, run_dirs: Iterable[str | os.P
                 step = int(row["epoch"])
                 tf.summary.scalar("epoch_test_accuracy", row["val_accuracy"], step=step)
                 tf.summary.scalar("epoch_test_loss", row["val_loss"], step=step)
-            last = int(session["history"][-1]["epoch"])
+            last = int(session["history"][-1]["epoch"]) if session["history"] else 0
             for tag, value in session["metrics"].items():
                 tf.summary.scalar(tag, value, step=last)
         writer.close()

@@ -105,6 +105,26 @@ def _matches(run: rundir.SavedRun, experiment: ExperimentSpec) -> bool:
             and (ran.lr, ran.momentum, ran.epochs) == (t.lr, t.momentum, t.epochs))
 
 
+def _seed_dirs(out_dir, experiment: ExperimentSpec, subdir: str) -> list[tuple[int, Path]]:
+    """(seed, run directory) of the experiment's seeds in `out_dir/subdir`: `<id>` for seed 0,
+    `<id>-s<seed>` for the others."""
+    root = Path(out_dir) / subdir
+    return [(0, root / experiment.id)] + [
+        (int(p.name[len(experiment.id) + 2:]), p)
+        for p in root.glob(f"{experiment.id}-s*") if p.name[len(experiment.id) + 2:].isdigit()]
+
+
+def diverged_runs(out_dir, experiment: ExperimentSpec,
+                  subdir: str = RUNS_SUBDIR) -> list[tuple[int, int, Path]]:
+    """(seed, epoch it diverged in, run directory) of the experiment's diverged runs, by seed."""
+    found = []
+    for seed, run_dir in _seed_dirs(out_dir, experiment, subdir):
+        epoch = rundir.diverged_epoch(run_dir)
+        if epoch is not None and _matches(rundir.read_run(run_dir), experiment):
+            found.append((seed, epoch, run_dir))
+    return sorted(found)
+
+
 def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR) -> list[FinishedRun]:
     """Returns the experiment's finished runs in `out_dir/subdir`, by seed.
 
@@ -112,12 +132,8 @@ def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR
     experiment's network, lr, momentum and epochs (an output folder reused after the zoo
     changed may hold runs of other settings under the same name).
     """
-    root = Path(out_dir) / subdir
     found = []
-    candidates = [(0, root / experiment.id)] + [
-        (int(p.name[len(experiment.id) + 2:]), p)
-        for p in root.glob(f"{experiment.id}-s*") if p.name[len(experiment.id) + 2:].isdigit()]
-    for seed, run_dir in candidates:
+    for seed, run_dir in _seed_dirs(out_dir, experiment, subdir):
         run = FinishedRun.read(run_dir, seed)
         if run is not None and _matches(rundir.read_run(run_dir), experiment):
             found.append(run)

@@ -183,6 +183,23 @@ class SavedRun:
     def started(self) -> str:
         return str(self.config.get("started", ""))
 
+    @property
+    def diverged_epoch(self) -> int | None:
+        """The epoch (from 1) whose loss became NaN, for a run that diverged; else None."""
+        if self.config.get("status") != RunStatus.FAILED.value:
+            return None
+        epoch = self.config.get("diverged_epoch")
+        return int(epoch) if epoch is not None else None
+
+
+def diverged_epoch(run_dir: str | os.PathLike) -> int | None:
+    """The epoch (from 1) in which the run in `run_dir` diverged, or None (no run there, or one
+    that did not diverge)."""
+    try:
+        return read_run(run_dir).diverged_epoch
+    except RunError:
+        return None
+
 
 def read_run(run_dir: str | os.PathLike) -> SavedRun:
     """Returns a run directory's config.json as a `SavedRun`.

@@ -336,8 +336,10 @@ def _train_locked(config: RunConfig, data, run_dir: Path, record: dict, *, preci
                    f"momentum={config.momentum:g}); training stopped. Try a smaller `lr`.")
         record["finished"] = _now()
         record["error"] = message
+        record["diverged_epoch"] = clock.epoch + 1
         mark(rundir.RunStatus.FAILED)
-        raise TrainingError(f"{message} The history so far is in {run_dir}.") from None
+        raise TrainingError(f"{message} The history so far is in {run_dir}.",
+                            epoch=clock.epoch + 1) from None
     except (OSError, errors.DiskError) as e:
         if not (isinstance(e, errors.DiskError) or _fs.is_disk_full(e)):
             raise
