@@ -47,5 +47,6 @@ class ResumePoint(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if not self.started:
             self.started = True
+            rundir.check_history(self.run_dir, epoch)
             self.first_epoch.assign(epoch)
             rundir.truncate_history(self.run_dir, epoch)

@@ -251,6 +251,41 @@ def read_history(run_dir: str | os.PathLike) -> list[dict[str, float]]:
     return rows
 
 
+def check_history(run_dir: str | os.PathLike, epochs_done: int) -> None:
+    """Checks, before a run resumes, that history.csv holds one readable row for each of the
+    `epochs_done` epochs its checkpoint has trained, epoch 0 first (rows past them are the
+    resume's to drop, `truncate_history`).
+
+    Raises:
+        RunError: the file is missing, a line is not a history row, or rows are missing or out
+            of order; the message names the line or the epochs. Nothing is changed.
+    """
+    path = Path(run_dir) / HISTORY
+    if epochs_done == 0:
+        return
+    fix = ("Restore it from a copy, or train the run again from scratch with `force=True`; "
+           "the checkpoint alone cannot rebuild the history.")
+    if not path.exists():
+        raise RunError(f"{path} is missing, but the run's checkpoint has trained {epochs_done} "
+                       f"epoch(s). {fix}")
+    epochs = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                epochs.append(int(float(row["epoch"])))
+                [float(v) for k, v in row.items() if k is not None and v not in ("",)]
+            except (KeyError, TypeError, ValueError):
+                raise RunError(f"{path}, line {line}, is not a history row (it was edited or "
+                               f"damaged). {fix} Received: {row!r}") from None
+    kept = [e for e in epochs if e < epochs_done]
+    if kept != list(range(epochs_done)):
+        missing = sorted(set(range(epochs_done)) - set(kept))
+        raise RunError(f"{path} does not match the run's checkpoint, which has trained "
+                       f"{epochs_done} epoch(s): the rows of epochs {missing or 'in order'} are "
+                       f"missing (a row was removed or moved by hand). {fix} Received: "
+                       f"epochs={epochs}")
+
+
 def truncate_history(run_dir: str | os.PathLike, epochs_kept: int) -> None:
     """Keeps the header and the rows of epochs before `epochs_kept` in history.csv.
 

@@ -349,6 +349,9 @@ def _train_locked(config: RunConfig, data, run_dir: Path, record: dict, *, preci
             f"Writing {where} failed: {getattr(e, 'strerror', None) or e}. {run_dir} keeps its "
             "last complete epoch; free some space, then continue with the same call and "
             "`resume=True`.") from None
+    except errors.RunError:
+        mark(rundir.STATUS_INTERRUPTED)  # resumable once the problem (e.g. history.csv) is fixed
+        raise
     record["status"] = rundir.STATUS_FINISHED
     record["finished"] = _now()
     _fs.atomic_write_json(run_dir / rundir.CONFIG, record)
