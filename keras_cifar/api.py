@@ -32,11 +32,12 @@ def _network(network: str | NetworkSpec) -> NetworkSpec:
 
 
 def _model(model):
-    """A keras model as given, or loaded from a `.keras` path."""
+    """A keras model as given, or loaded from a `.keras` path or a run directory (its model.keras,
+    or an unfinished run's last checkpoint)."""
     if isinstance(model, (str, os.PathLike)):
-        from keras_cifar.serving.predict import load_model_file
+        from keras_cifar.serving.predict import load_trained_model
 
-        return load_model_file(model)
+        return load_trained_model(model)[0]
     return model
 
 

@@ -368,7 +368,8 @@ def zoo_show(ctx, network):
 def inspect(ctx, target, all_values, init, seed, output):
     """Print model.summary() and the report's "Parameters & Structure" dump.
 
-    TARGET is a network id (freshly initialised weights) or a trained MODEL.keras.
+    TARGET is a network id (freshly initialised weights), a trained model.keras, or a run
+    directory (its model.keras, or an unfinished run's last checkpoint).
 
     \b
     Examples:
@@ -380,10 +381,8 @@ def inspect(ctx, target, all_values, init, seed, output):
     if output is not None:
         _fs.check_output_file(output, "--output")
 
-    if target.endswith(".keras") or Path(target).is_file():
-        from keras_cifar.serving.predict import load_model_file
-
-        model = load_model_file(target)
+    if target.endswith(".keras") or Path(target).is_file() or Path(target).is_dir():
+        model = _load_model(target)
     else:
         network = NETWORK.convert(target, ctx.command.params[0], ctx)
         from keras_cifar.models.builder import build_model
@@ -542,6 +541,20 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data, limit, ou
     )
 
 
+def _load_model(path):
+    """A trained model from MODEL (a .keras file or a run directory), saying on stderr when it
+    is an unfinished run's checkpoint."""
+    from keras_cifar.serving.predict import load_trained_model
+
+    model, source = load_trained_model(path)
+    if "checkpoint" in source:
+        click.echo(f"Note: using {source}.", err=True)
+    return model
+
+
+MODEL_ARGUMENT = click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+
+
 def _print_metrics(metrics: dict) -> None:
     click.echo(f"test loss {metrics['test_loss']:.4f} (mean cross-entropy), "
                f"test accuracy {metrics['test_accuracy']:.2%}")
@@ -551,7 +564,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 @cli.command()
-@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@MODEL_ARGUMENT
 @data_options
 @click.option("--limit", type=int, callback=_rule(rules.check_limit), default=None,
               help="Evaluate on a class-stratified subset of N test images.")
@@ -566,9 +579,8 @@ def evaluate(model_path, data, limit, confusion, as_json):
       keras-cifar evaluate runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras --data-dir ~/data/cifar10
     """
     from keras_cifar.api import evaluate as evaluate_on
-    from keras_cifar.serving.predict import load_model_file
 
-    model = load_model_file(model_path)
+    model = _load_model(model_path)
     d = data.load()
     metrics = evaluate_on(model, d, limit=limit)
     if as_json:
@@ -584,7 +596,7 @@ def evaluate(model_path, data, limit, confusion, as_json):
 
 
 @cli.command()
-@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@MODEL_ARGUMENT
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--top", type=click.IntRange(1, 10), default=3, show_default=True,
               help="How many classes to show per image.")
@@ -600,9 +612,9 @@ def predict(model_path, images, top, as_json):
     Example:
       keras-cifar predict runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras cat.png ship.jpg
     """
-    from keras_cifar.serving.predict import load_model_file, predict_images
+    from keras_cifar.serving.predict import predict_images
 
-    model = load_model_file(model_path)
+    model = _load_model(model_path)
     results = predict_images(model, images, top=top)
     failed = [r for r in results if "error" in r]
     if as_json:
@@ -655,7 +667,7 @@ def plot(run_dirs, output):
 
 
 @cli.command()
-@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@MODEL_ARGUMENT
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="The PNG to write.")
 def kernels(model_path, output):
@@ -666,15 +678,12 @@ def kernels(model_path, output):
       keras-cifar kernels runs/cnn3-lr0.1-m0.9-e20-s0-1a2b3c4d/model.keras -o cnn3-kernels.png
     """
     from keras_cifar.plots.figures import plot_kernels
-    from keras_cifar._fs import check_output_file
-    from keras_cifar.serving.predict import load_model_file
-
-    check_output_file(output, "--output")
-    click.echo(f"Wrote {plot_kernels(load_model_file(model_path), output)}")
+    _fs.check_output_file(output, "--output")
+    click.echo(f"Wrote {plot_kernels(_load_model(model_path), output)}")
 
 
 @cli.command()
-@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@MODEL_ARGUMENT
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--format", "format_", type=click.Choice(["saved_model", "onnx", "litert"]),
               default=None, help="saved_model: a directory; onnx: an .onnx file; litert: a "
@@ -694,12 +703,11 @@ def export(model_path, target, format_, force):
     """
     from keras_cifar.serving.exports import (EXPORT_FORMATS, check_export_target, export_model,
                                              require_converter, resolve_format)
-    from keras_cifar.serving.predict import load_model_file
 
     format_ = resolve_format(target, format_)
     require_converter(format_)
     check_export_target(target, format_, force)
-    path = export_model(load_model_file(model_path), target, format_, force=force)
+    path = export_model(_load_model(model_path), target, format_, force=force)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() \
         else path.stat().st_size
     click.echo(f"Wrote {EXPORT_FORMATS[format_][0]} {path} ({size / 2**20:.1f} MiB): uint8 "

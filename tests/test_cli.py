@@ -170,7 +170,7 @@ def test_a_usage_error_in_a_command_shows_that_commands_usage(runner, trained_ru
     result = runner.invoke(cli, ["export", str(trained_run.run_dir / "model.keras"), str(target),
                                  "--format", "onnx"])
     assert result.exit_code == 2
-    assert "Usage: cli export [OPTIONS] MODEL.keras TARGET" in result.output
+    assert "Usage: cli export [OPTIONS] MODEL TARGET" in result.output
     assert "--force" in result.output and target.read_text() == "something"
 
 

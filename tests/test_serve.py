@@ -203,3 +203,41 @@ def test_the_cli_refuses_a_three_output_model_without_a_traceback(runner, tmp_pa
     result = runner.invoke(cli, ["evaluate", str(path), "--data", "synthetic"])
     assert result.exit_code == 1 and "outputs (None, 3)" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.faults
+def test_an_interrupted_run_directory_is_evaluated_from_its_last_checkpoint(runner, tmp_path):
+    """Its checkpoint after 2 of 4 epochs is the model a 2-epoch run of the same seed ends
+    with (each epoch's order depends only on seed and epoch)."""
+    import keras
+
+    import keras_cifar as kc
+    from keras_cifar.data import synthetic_data
+    from keras_cifar.errors import TrainingInterrupted
+    from keras_cifar.serving.predict import load_trained_model
+
+    class StopAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    data = synthetic_data(300, 100)
+    with pytest.raises(TrainingInterrupted):
+        kc.train_network("lenet5", data, epochs=4, out_dir=tmp_path, name="cut", verbose=0,
+                         callbacks=[StopAfterSecondEpoch()])
+    two = kc.train_network("lenet5", data, epochs=2, out_dir=tmp_path, name="two", verbose=0)
+    model, source = load_trained_model(tmp_path / "cut")
+    assert "the checkpoint after epoch 2 of 4 (the run is interrupted" in source
+    np.testing.assert_allclose(model.predict(data.test_images, verbose=0),
+                               two.model.predict(data.test_images, verbose=0), atol=1e-5)
+    result = runner.invoke(cli, ["evaluate", str(tmp_path / "cut"), "--data", "synthetic"])
+    assert result.exit_code == 0 and "Note: using" in result.output and "test accuracy" in result.output
+    finished = runner.invoke(cli, ["inspect", str(tmp_path / "two")])
+    assert finished.exit_code == 0 and "Unknown network" not in finished.output
+
+
+def test_a_folder_that_is_not_a_run_directory_is_named(tmp_path):
+    from keras_cifar.serving.predict import load_trained_model
+
+    with pytest.raises(ModelFileError, match="not a run directory"):
+        load_trained_model(tmp_path)

@@ -56,6 +56,52 @@ def load_model_file(path: str | os.PathLike):
     return model
 
 
+def load_trained_model(path: str | os.PathLike):
+    """A trained model from a `.keras` file or a run directory, and where it came from.
+
+    A run directory gives its model.keras when it has one; an unfinished run gives its last
+    complete checkpoint, the network rebuilt from the run's identity and the checkpoint's
+    weights loaded, so an interrupted run can be evaluated before it finishes.
+
+    Returns:
+        (model, source): `source` says which file, and for a checkpoint which epoch.
+
+    Raises:
+        ModelFileError: the path is neither a model file nor a run directory, or the run has
+            no model and no complete checkpoint yet.
+    """
+    from keras_cifar.training import rundir
+    from keras_cifar.training.checkpoints import latest_checkpoint
+
+    path = Path(path)
+    if not path.is_dir():
+        return load_model_file(path), str(path)
+    if not (path / rundir.CONFIG).is_file():
+        raise ModelFileError(f"{path} is a folder but not a run directory (it has no "
+                             f"{rundir.CONFIG}). Pass a run directory or its model.keras. "
+                             f"Received: model={str(path)!r}")
+    if (path / rundir.MODEL).is_file():
+        return load_model_file(path / rundir.MODEL), str(path / rundir.MODEL)
+    saved = rundir.read_run(path)
+    checkpoint = latest_checkpoint(path / rundir.BACKUP_DIR)
+    if checkpoint is None:
+        raise ModelFileError(f"{path} has no {rundir.MODEL} and no complete checkpoint yet: the "
+                             f"run ({saved.status}) has not finished an epoch. Received: "
+                             f"model={str(path)!r}")
+    from keras_cifar.models.builder import build_model
+    from keras_cifar.zoo import parse_network
+
+    epoch, weights = checkpoint
+    identity = saved.identity
+    model = build_model(parse_network(identity["network"], path / rundir.CONFIG),
+                        init=identity.get("init"), seed=saved.seed,
+                        dtype_policy=identity.get("precision") or "float32")
+    model.load_weights(weights)
+    epochs = saved.train.epochs if saved.train else "?"
+    return model, (f"{path}: the checkpoint after epoch {epoch} of {epochs} (the run is "
+                   f"{saved.status}, not finished)")
+
+
 @dataclass(frozen=True)
 class LoadedImage:
     """An image file as a 32x32 RGB uint8 array, with what was done to make it so."""

@@ -38,6 +38,21 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def latest_checkpoint(backup_dir: str | os.PathLike) -> tuple[int, Path] | None:
+    """(epochs trained, weights file) of the newest complete checkpoint in `backup_dir`, or
+    None when there is none."""
+    folder = Path(backup_dir)
+    for name in (CURRENT, PREVIOUS):
+        try:
+            metadata = json.loads((folder / name).read_text(encoding="utf-8"))
+            weights = folder / metadata["weights"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if weights.is_file():
+            return int(metadata["epoch"]), weights
+    return None
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """Keras' `BackupAndRestore` (per epoch, double checkpoint) with atomic checkpoints.
 

@@ -410,3 +410,13 @@ def get_network(name: str, path: str | os.PathLike | None = None) -> NetworkSpec
         ZooError: the zoo is invalid or has no such network (the message lists the known ids).
     """
     return load_zoo(path).network(name)
+
+
+def parse_network(entry: dict, path: str | os.PathLike = "<network>") -> NetworkSpec:
+    """One network entry (as zoo.json, or a run's identity, writes it) as a NetworkSpec.
+
+    Raises:
+        ZooError: the entry is not a valid network.
+    """
+    zoo = parse_zoo({"networks": [entry], "experiments": []}, path)
+    return next(iter(zoo.networks.values()))
