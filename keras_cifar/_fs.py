@@ -111,12 +111,20 @@ def is_disk_full(error: BaseException) -> bool:
     return False
 
 
+RESUME_HINT = "stop it and continue with the same call plus `resume=True`"
+RERUN_HINT = ("stop it and run the same command again: finished runs are skipped and "
+              "interrupted ones resume")
+
+
 @contextlib.contextmanager
-def lock_run_dir(run_dir: str | os.PathLike, what: str = "run") -> Iterator[Path]:
+def lock_run_dir(run_dir: str | os.PathLike, what: str = "run",
+                 then: str = RESUME_HINT) -> Iterator[Path]:
     """Holds an exclusive OS lock (`flock`) on `run_dir/.lock` for the duration.
 
     The lock dies with its process, so a killed run never blocks a resume. The lock file
-    records the holder's PID and host for the message another process gets. A directory this
+    records the holder's PID and host for the message another process gets, which ends with
+    `then` (how to continue: `RESUME_HINT` for a run, `RERUN_HINT` for a sweep's or a
+    reproduction's folder, whose commands resume by themselves). A directory this
     call created is removed again if it holds nothing but the lock file when the block ends
     with an error, so a refused run leaves no empty directory.
 
@@ -134,8 +142,7 @@ def lock_run_dir(run_dir: str | os.PathLike, what: str = "run") -> Iterator[Path
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
             raise RunInUse(
                 f"The {what} {run_dir} is in use by another keras-cifar process ({holder}). "
-                "Wait for it to finish, or stop it and continue with the same call plus "
-                "`resume=True`; its lock ends with the process."
+                f"Wait for it to finish, or {then}; its lock ends with the process."
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)

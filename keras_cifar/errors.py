@@ -32,6 +32,14 @@ class RunError(KerasCifarError, ValueError):
     """A run or output directory that cannot be used as asked (exists, differs, unwritable)."""
 
 
+class RunMismatch(RunError):
+    """A run directory holds a run of other settings (`differing` names them)."""
+
+    def __init__(self, message: str, differing=()):
+        super().__init__(message)
+        self.differing = tuple(differing)
+
+
 class RunInUse(RunError):
     """Another live process holds the run directory's lock."""
 

@@ -472,3 +472,53 @@ def test_a_truncated_model_file_is_reported_as_damaged(runner, tmp_path, model_f
     truncated.write_bytes(model_file.read_bytes()[:2000])
     result = runner.invoke(cli, ["evaluate", str(truncated), "--data", "synthetic"])
     assert result.exit_code == 1 and "damaged" in result.output
+
+
+@pytest.mark.faults
+def test_a_busy_sweep_folder_advises_a_rerun_not_a_resume_flag(runner, tmp_path):
+    from keras_cifar import _fs
+    from keras_cifar.cli import cli
+
+    with _fs.lock_run_dir(tmp_path, what="sweep's output directory", then=_fs.RERUN_HINT):
+        result = runner.invoke(cli, ["sweep", "mlp2", "--lr", "0.01", "--epochs", "1", "--data",
+                                     "synthetic", "--limit", "100", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "run the same command again" in result.output
+    assert "--resume" not in result.output
+
+
+@pytest.mark.faults
+def test_a_sweep_into_a_folder_of_other_settings_advises_another_out(runner, tmp_path):
+    from keras_cifar.cli import cli
+
+    args = ["sweep", "mlp2", "--lr", "0.01", "--epochs", "1", "--data", "synthetic", "--limit",
+            "100", "--out", str(tmp_path)]
+    assert runner.invoke(cli, args).exit_code == 0
+    other = runner.invoke(cli, [*args, "--batch-size", "32"])
+    assert other.exit_code == 2 and "batch_size differ" in other.output
+    assert "Use another --out" in other.output and "--name" not in other.output
+
+
+@pytest.mark.faults
+def test_a_run_whose_config_json_was_deleted_keeps_its_checkpoints_and_says_why(tmp_path):
+    import keras
+
+    from keras_cifar.data import synthetic_data
+    from keras_cifar.errors import RunError, TrainingInterrupted
+    from keras_cifar.training import rundir
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.training.train import train_run
+    from keras_cifar.zoo import get_network
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    config = RunConfig.of(get_network("mlp2"), epochs=4)
+    data = synthetic_data(200, 100)
+    with pytest.raises(TrainingInterrupted):
+        train_run(config, data, out_dir=tmp_path, name="r", verbose=0, callbacks=[Stop()])
+    (tmp_path / "r" / rundir.CONFIG).unlink()
+    with pytest.raises(RunError, match="holds checkpoints.*Restore its config.json.*deletes"):
+        train_run(config, data, out_dir=tmp_path, name="r", verbose=0, resume=True)
+    assert any((tmp_path / "r" / rundir.BACKUP_DIR).iterdir())

@@ -113,6 +113,11 @@ def run_job(job: Job) -> dict:
                                rundir.diverged_epoch(run_dir) is not None, verbose=2)
         except errors.TrainingError as e:
             epoch = e.epoch
+        except errors.RunMismatch as e:  # a sweep's or reproduction's names are not the user's
+            raise errors.RunMismatch(
+                f"{run_dir} holds a run of other settings ({', '.join(e.differing)} differ) "
+                "from an earlier sweep or reproduction into the same folder. Use another "
+                "`out_dir` for these settings.", e.differing) from None
         else:
             draw_run(result.run_dir, missing_only=result.already_finished, model=result.model)
             return {"run_dir": str(result.run_dir), "status": "finished",

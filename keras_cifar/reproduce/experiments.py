@@ -234,7 +234,7 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
     from keras_cifar.reproduce.hparams import write_hparams_logs
 
     _fs.check_output_dir(out_dir)
-    with _fs.lock_run_dir(out_dir, what="reproduction's output directory"):
+    with _fs.lock_run_dir(out_dir, what="reproduction's output directory", then=_fs.RERUN_HINT):
         statuses = experiment_status(zoo, experiments, out_dir, seeds)
         if executor != "local" or workers > 1:
             statuses = longest_first(statuses)

@@ -153,7 +153,7 @@ def sweep(spec: NetworkSpec, lrs, momenta, epochs: int, data_spec, out_dir, *,
     from keras_cifar.reproduce.hparams import write_hparams_logs
 
     _fs.check_output_dir(out_dir)
-    with _fs.lock_run_dir(out_dir, what="sweep's output directory"):
+    with _fs.lock_run_dir(out_dir, what="sweep's output directory", then=_fs.RERUN_HINT):
         jobs = sweep_jobs(spec, lrs, momenta, epochs, data_spec, out_dir, **job_options)
         summaries = run_jobs(jobs, executor=executor, workers=workers, address=address,
                              on_start=on_start)

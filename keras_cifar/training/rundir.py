@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keras_cifar._fs import LOCK
-from keras_cifar.errors import RunError
+from keras_cifar.errors import RunError, RunMismatch
 from keras_cifar.zoo import TrainSettings
 
 CONFIG = "config.json"
@@ -354,6 +354,11 @@ def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False,
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
         return
     if not (run_dir / CONFIG).exists():
+        if (run_dir / BACKUP_DIR).is_dir() and any((run_dir / BACKUP_DIR).iterdir()):
+            raise RunError(f"{run_dir} holds checkpoints ({BACKUP_DIR}/) but no {CONFIG}, so "
+                           "its settings cannot be checked against these. Restore its "
+                           f"{CONFIG} from a copy to resume it; `force=True` deletes the "
+                           "checkpoints and trains from scratch.")
         if contents:
             raise RunError(f"{run_dir} exists and is not an empty run directory; choose "
                            "another `name` or `out_dir`, or pass `force=True` to replace it.")
@@ -361,10 +366,9 @@ def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False,
     saved = read_config(run_dir)
     differing = identity_differences(saved.get("identity", {}), identity)
     if differing:
-        raise RunError(
+        raise RunMismatch(
             f"{run_dir} holds a different run; these settings differ: {', '.join(differing)}. "
-            "Use another `name`, or `force=True` to replace it."
-        )
+            "Use another `name`, or `force=True` to replace it.", differing)
     status = saved.get("status", "")
     if not resume and not (reuse_finished and status == STATUS_FINISHED):
         what = "a finished run" if status == STATUS_FINISHED else f"an unfinished run ({status})"
