@@ -209,6 +209,21 @@ def data_options(command):
     return with_data_spec
 
 
+def _load(data):
+    """Loads a DataSpec, saying on stderr what is loading and, while an image folder decodes
+    (the first time only: then the decode cache answers), how far it has got."""
+    click.echo(f"Loading CIFAR-10 data: {data.describe()} ...", err=True)
+    terminal = sys.stderr.isatty()
+
+    def progress(split, done, total):
+        if terminal or done == total:
+            end = "\n" if done == total else "\r"
+            click.echo(f"  decoding {split} images: {done:,} / {total:,}", err=True, nl=False)
+            click.echo(end, err=True, nl=False)
+
+    return data.load(progress=progress)
+
+
 def executor_options(command):
     """Where many runs happen: this process, local processes, or a Ray cluster."""
     options = [
@@ -430,7 +445,7 @@ def data_info(data):
 
     from keras_cifar.data import cache_dir, cache_entries
 
-    d = data.load()
+    d = _load(data)
     click.echo(f"source:      {d.source}" + ("" if d.is_cifar10 else "  (synthetic: NOT CIFAR-10)"))
     click.echo(f"format:      {d.format}")
     click.echo(f"location:    {d.location}")
@@ -455,7 +470,7 @@ def data_prepare(data):
     Example:
       keras-cifar data prepare --data-dir ~/data/cifar10
     """
-    d = data.load()
+    d = _load(data)
     click.echo(f"Ready: {d.format} from {d.location}, {len(d.train_labels):,} train and "
                f"{len(d.test_labels):,} test images (fingerprint {d.fingerprint}).")
 
@@ -524,7 +539,7 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data, limit, ou
                           xla=xla, strategy=strategy,
                           devices=tuple(d.strip() for d in devices.split(",")) if devices else ())
     check_output_dir(out)
-    d = config.data.load()
+    d = _load(config.data)
     if not d.is_cifar10:
         click.echo("Note: training on synthetic data, not CIFAR-10.", err=True)
     result = train_run(config, d, out_dir=out, name=name, resume=resume, force=force,
@@ -581,7 +596,7 @@ def evaluate(model_path, data, limit, confusion, as_json):
     from keras_cifar.api import evaluate as evaluate_on
 
     model = _load_model(model_path)
-    d = data.load()
+    d = _load(data)
     metrics = evaluate_on(model, d, limit=limit)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
@@ -816,7 +831,7 @@ def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data, ini
         _print_status(z, chosen, out, seeds, "Would run")
         return
     _fs.check_output_dir(out)
-    if not data.load().is_cifar10:  # fails fast on bad data, and warms the decode cache
+    if not _load(data).is_cifar10:  # fails fast on bad data, and warms the decode cache
         click.echo("Note: reproducing on synthetic data, not CIFAR-10.", err=True)
     path = rep.reproduce(z, chosen, data, out, seeds=seeds, init=init, limit=limit,
                          executor=executor, workers=workers, address=address,
@@ -938,7 +953,7 @@ def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, dat
     lr_values = sweep_module.parse_values(lrs, "lr")
     momentum_values = sweep_module.parse_values(momenta, "momentum")
     out = out or Path("sweeps") / network.id
-    data.load()  # fails fast on bad data, and warms the decode cache
+    _load(data)  # fails fast on bad data, and warms the decode cache
     path = sweep_module.sweep(
         network, lr_values, momentum_values, epochs or network.train.epochs, data, out,
         executor=executor, workers=workers, address=address,

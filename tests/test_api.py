@@ -71,7 +71,7 @@ def test_evaluate_is_what_the_cli_prints(run, runner, tiny_data):
                                   "--json"])
     assert printed.exit_code == 0, printed.output
     same_data = kc.evaluate(run.run_dir / rundir.MODEL, synthetic_data())  # --data synthetic's set
-    assert json.loads(printed.output) == json.loads(json.dumps(same_data))
+    assert json.loads(printed.stdout) == json.loads(json.dumps(same_data))
     ours = kc.evaluate(run.model, tiny_data)
     assert ours["test_accuracy"] == pytest.approx(run.metrics["test_accuracy"], abs=1e-6)
     assert ours["class_names"] == list(tiny_data.class_names)

@@ -91,3 +91,20 @@ def test_data_info_bad_path_exits_without_traceback(runner, tmp_path):
 def test_data_prepare_synthetic(runner):
     result = runner.invoke(cli, ["data", "prepare", "--data", "synthetic"])
     assert result.exit_code == 0 and "Ready: synthetic" in result.output
+
+
+def test_the_cli_says_what_is_loading_and_how_far_the_decode_is(runner, tmp_path):
+    from keras_cifar.cli import cli
+
+    from conftest import PER_CLASS_TEST, PER_CLASS_TRAIN, write_folder
+
+    root = tmp_path / "copy"
+    write_folder(root)
+    result = runner.invoke(cli, ["data", "prepare", "--data-dir", str(root)])
+    assert result.exit_code == 0, result.output
+    assert f"Loading CIFAR-10 data: {root.resolve()} ..." in result.stderr
+    train, test = PER_CLASS_TRAIN * 5 * 10, PER_CLASS_TEST * 10
+    assert f"decoding train images: {train:,} / {train:,}" in result.stderr
+    assert f"decoding test images: {test:,} / {test:,}" in result.stderr
+    again = runner.invoke(cli, ["data", "prepare", "--data-dir", str(root)])
+    assert "Loading" in again.stderr and "decoding" not in again.stderr  # from the cache

@@ -123,7 +123,7 @@ def test_missing_figures_of_a_finished_run_are_drawn_on_resume(runner, tmp_path)
 def test_ctrl_c_outside_training_exits_130_with_the_hint(runner, monkeypatch):
     from keras_cifar.data import spec as data
 
-    def interrupted_load(self):
+    def interrupted_load(self, progress=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(data.DataSpec, "load", interrupted_load)

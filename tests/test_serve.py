@@ -22,7 +22,7 @@ def test_evaluate_prints_loss_accuracy_and_classes(runner, model_path, tmp_path,
     result = runner.invoke(cli, ["evaluate", model_path, "--data", "synthetic", "--json",
                                  "--confusion", str(confusion)])
     assert result.exit_code == 0, result.output
-    metrics = json.loads(result.output)
+    metrics = json.loads(result.stdout)
     from keras_cifar.data import synthetic_data
     from keras_cifar.training.evaluation import evaluate_model
 

@@ -280,7 +280,10 @@ def _decode_image(tree: _Tree, path: str) -> np.ndarray:
     return array
 
 
-def _read_image_folder(tree: _Tree, root: str):
+PROGRESS_EVERY = 2000  # images between two progress reports
+
+
+def _read_image_folder(tree: _Tree, root: str, progress=None):
     splits = []
     for split in ("train", "test"):
         prefix = _join(root, split) + "/"
@@ -302,8 +305,12 @@ def _read_image_folder(tree: _Tree, root: str):
         files = [(p, CLASS_NAMES.index(c)) for c in CLASS_NAMES for p in sorted(by_class[c])]
         # Pillow releases the GIL while decoding, so threads decode in parallel.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            images = list(pool.map(lambda p: _decode_image(tree, p), [f[0] for f in files],
-                                   chunksize=256))
+            images = []
+            for image in pool.map(lambda p: _decode_image(tree, p), [f[0] for f in files],
+                                  chunksize=256):
+                images.append(image)
+                if progress and (len(images) % PROGRESS_EVERY == 0 or len(images) == len(files)):
+                    progress(split, len(images), len(files))
         splits.append((np.stack(images), np.array([f[1] for f in files])))
     return (*splits[0], *splits[1])
 
@@ -311,11 +318,14 @@ def _read_image_folder(tree: _Tree, root: str):
 _READERS = {"python": _read_python, "binary": _read_binary, "image-folder": _read_image_folder}
 
 
-def read_local(path: Path) -> tuple[str, str, tuple[np.ndarray, ...]]:
+def read_local(path: Path, progress=None) -> tuple[str, str, tuple[np.ndarray, ...]]:
     """Reads a local CIFAR-10 copy, detecting its layout.
 
     Args:
         path: an existing directory or tar archive.
+
+        progress: for image folders, called as `progress(split, decoded, total)` every
+            `PROGRESS_EVERY` images while they decode.
 
     Returns:
         (format, root, arrays): the layout (`python`, `binary`, `image-folder`), the folder
@@ -333,4 +343,6 @@ def read_local(path: Path) -> tuple[str, str, tuple[np.ndarray, ...]]:
         raise DataError(f"{path} is a file but not a tar archive; pass a directory or a .tar.gz "
                         "in one of these layouts: " + "; ".join(LAYOUTS) + ".")
     fmt, root = _detect(tree)
+    if fmt == "image-folder":
+        return fmt, root, _read_image_folder(tree, root, progress)
     return fmt, root, _READERS[fmt](tree, root)

@@ -70,13 +70,14 @@ def synthetic_data(train_size: int = 2000, test_size: int = 500, seed: int = 0) 
 
 
 
-def load_local(path: str | os.PathLike, use_cache: bool = True) -> CifarData:
+def load_local(path: str | os.PathLike, use_cache: bool = True, progress=None) -> CifarData:
     """Loads CIFAR-10 from a local directory or `.tar.gz`, detecting its layout.
 
     Args:
         path: a directory (image-folder tree, `cifar-10-batches-py`, `cifar-10-batches-bin`, or
             a folder holding one of them) or a tar archive of any of these.
         use_cache: read and write the decoded-array cache.
+        progress: called while an image folder decodes (see `formats.read_local`).
 
     Returns:
         The `CifarData`.
@@ -94,7 +95,7 @@ def load_local(path: str | os.PathLike, use_cache: bool = True) -> CifarData:
         cached = cache.read_cache(key)
         if cached is not None:
             return cached
-    fmt, root, arrays = read_local(path)
+    fmt, root, arrays = read_local(path, progress)
     location = str(path) if not root else f"{path} ({root})"
     data = make_data(*arrays, source="local", format=fmt, location=location)
     if key:
@@ -168,7 +169,7 @@ def load_tfds(tfds_dir: str | os.PathLike | None = None, use_cache: bool = True)
 
 def load_data(source: str = "tfds", data_dir: str | os.PathLike | None = None,
               tfds_dir: str | os.PathLike | None = None, use_cache: bool = True,
-              synthetic_size: tuple[int, int] = (2000, 500)) -> CifarData:
+              synthetic_size: tuple[int, int] = (2000, 500), progress=None) -> CifarData:
     """Loads CIFAR-10 (or synthetic data) from the chosen source.
 
     Args:
@@ -177,12 +178,13 @@ def load_data(source: str = "tfds", data_dir: str | os.PathLike | None = None,
         tfds_dir: tfds' data directory.
         use_cache: use the decoded-array cache.
         synthetic_size: (train, test) sizes for synthetic data.
+        progress: called while a local image folder decodes (see `formats.read_local`).
 
     Raises:
         DataError: the source cannot be loaded.
     """
     if data_dir is not None and source in ("tfds", "local"):
-        return load_local(data_dir, use_cache=use_cache)
+        return load_local(data_dir, use_cache=use_cache, progress=progress)
     if source == "synthetic":
         return synthetic_data(*synthetic_size)
     if source == "local":

@@ -73,7 +73,13 @@ class DataSpec:
                    tfds_dir=None if tfds_dir is None else os.fspath(tfds_dir),
                    use_cache=use_cache)
 
-    def load(self) -> "CifarData":
-        """Loads the data this spec names."""
+    def load(self, progress=None) -> "CifarData":
+        """Loads the data this spec names; `progress` as for `load_data`."""
         return load_data(self.source, data_dir=self.data_dir, tfds_dir=self.tfds_dir,
-                         use_cache=self.use_cache)
+                         use_cache=self.use_cache, progress=progress)
+
+    def describe(self) -> str:
+        """Where the data comes from, in words: `tfds`, the local copy's path, or synthetic."""
+        if self.source == "local":
+            return str(self.data_dir)
+        return "synthetic images" if self.source == "synthetic" else "tensorflow-datasets"
