@@ -57,3 +57,23 @@ def test_failed_load_leaves_no_cache_entry(tmp_path):
     assert cache.cache_entries() == []
     directory = cache.cache_dir()
     assert (list(directory.iterdir()) if directory.exists() else []) == []  # no temporary file either
+
+
+@pytest.mark.faults
+def test_a_killed_cache_writes_temporary_file_is_removed_by_the_next_write(tmp_path):
+    import os
+    import time
+
+    from keras_cifar.data import synthetic_data
+
+    directory = cache.cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    stale = directory / ".cifar10-abc.npz.x1y2z3.npz"
+    stale.write_bytes(b"half a file")
+    old = time.time() - cache.STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    fresh = directory / ".cifar10-def.npz.q9w8e7.npz"  # a write still in progress
+    fresh.write_bytes(b"being written")
+    cache.write_cache("k" * 24, synthetic_data(20, 10))
+    assert not stale.exists() and fresh.exists()
+    assert cache.read_cache("k" * 24) is not None

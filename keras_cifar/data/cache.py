@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -92,9 +93,29 @@ def read_cache(key: str) -> CifarData | None:
     return None
 
 
+STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed writer
+
+
+def remove_stale_temporaries(directory: Path | None = None) -> list[Path]:
+    """Removes the temporary files of cache writes that were killed before their rename
+    (`.cifar10-*.npz` older than `STALE_TEMP_SECONDS`); returns them. A write in progress is
+    seconds old and is left alone."""
+    directory = directory or cache_dir()
+    removed = []
+    now = time.time()
+    for tmp in directory.glob(".cifar10-*.npz") if directory.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
 def write_cache(key: str, data: CifarData) -> None:
-    """Writes a cache entry atomically; a failure only warns, the data is still returned."""
+    """Writes a cache entry atomically; a failure only warns, the data is still returned.
+    Temporary files that killed writes left behind are removed first."""
     path = _cache_file(key)
+    remove_stale_temporaries(path.parent)
     meta = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)
             if f.name in ("source", "format", "location", "fingerprint", "is_cifar10")}
     meta["checksum"] = fingerprint_arrays(data.train_images, data.train_labels, data.test_images,
@@ -116,8 +137,6 @@ def cache_entries() -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(directory.glob("cifar10-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-
-
 
 
 def tfds_key(prepared_dir: Path) -> str:
