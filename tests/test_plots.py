@@ -60,3 +60,23 @@ def test_kernels_command(runner, trained_run, tmp_path):
     out = tmp_path / "k.png"
     result = runner.invoke(cli, ["kernels", str(trained_run.run_dir / rundir.MODEL), "-o", str(out)])
     assert result.exit_code == 0 and out.exists()
+
+
+def test_a_comparisons_legend_lies_below_the_panels_never_over_a_curve():
+    from keras_cifar.plots.figures import comparison_figure
+
+    rows = [{"epoch": e, "val_accuracy": 0.3 + e / 20, "val_loss": 2 - e / 10} for e in range(8)]
+    labels = ["cnn3  lr=0.01  momentum=0.9  epochs=8  [synthetic data]",
+              "cnn3  lr=0.1  momentum=0.9  epochs=8  [synthetic data]"]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = comparison_figure([(label, rows) for label in labels], "two runs")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == labels
+    renderer = canvas.get_renderer()
+    below = legend.get_window_extent(renderer).y1
+    for ax in fig.axes:
+        assert ax.get_legend() is None
+        assert below <= ax.get_window_extent(renderer).y0  # under the panels, labels included

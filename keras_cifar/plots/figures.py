@@ -89,18 +89,34 @@ def plot_comparison(histories: Sequence[tuple[str, list[dict]]], path: str | os.
         path: the PNG to write.
         title: the figure's title.
     """
+    fig = comparison_figure(histories, title)
+    return _save(fig, path)
+
+
+def comparison_figure(histories: Sequence[tuple[str, list[dict]]], title: str = "") -> Figure:
+    """The figure of `plot_comparison`. One legend for both panels, below them, so that it
+    never covers a curve however many runs there are or however long their labels."""
     fig, (ax_acc, ax_loss) = _figure(1, 2, figsize=(10, 3.8))
     for label, rows in histories:
         x = _epochs(rows)
         ax_acc.plot(x, [r.get("val_accuracy", np.nan) for r in rows], "o-", ms=2.5, label=label)
         ax_loss.plot(x, [r.get("val_loss", np.nan) for r in rows], "o-", ms=2.5, label=label)
-    for ax in (ax_acc, ax_loss):
-        ax.legend(fontsize=8)
-    return _finish_test_panels(fig, ax_acc, ax_loss, "test loss (mean cross-entropy)", title, path)
+    handles, labels = ax_acc.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8,
+               ncol=1 if max(map(len, labels), default=0) > 45 else min(len(labels), 3),
+               frameon=False)
+    _label_test_panels(fig, ax_acc, ax_loss, "test loss (mean cross-entropy)", title)
+    return fig
 
 
 def _finish_test_panels(fig, ax_acc, ax_loss, loss_label: str, title: str, path) -> Path:
     """Labels an accuracy and a loss panel against epoch, adds the title, saves the figure."""
+    _label_test_panels(fig, ax_acc, ax_loss, loss_label, title)
+    return _save(fig, path)
+
+
+def _label_test_panels(fig, ax_acc, ax_loss, loss_label: str, title: str) -> None:
+    """Labels an accuracy and a loss panel against epoch and adds the title."""
     ax_acc.set_ylabel("test accuracy")
     ax_loss.set_ylabel(loss_label)
     for ax in (ax_acc, ax_loss):
@@ -108,7 +124,6 @@ def _finish_test_panels(fig, ax_acc, ax_loss, loss_label: str, title: str, path)
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
 
 
 def _seed_band(histories: Sequence[list[dict]], key: str):
