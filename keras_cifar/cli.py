@@ -777,8 +777,12 @@ def _print_status(z: Zoo, chosen, out: Path, seeds, verb: str) -> None:
                    f"{_minutes(st.estimate_seconds):>10}")
     left = [st for st in statuses if not st.done]
     total = sum(st.estimate_seconds for st in left)
-    click.echo(f"{verb} {len(left)} of {len(statuses)} runs, about {_minutes(total)} "
-               f"(estimated from finished epochs here, else from a 2-core CPU), into {out}.")
+    click.echo(f"{verb} {len(left)} of {len(statuses)} runs, about {_minutes(total)}, into {out}.")
+    bases = {st.experiment.network: st.estimate_basis for st in left}
+    if bases:
+        click.echo("Time per epoch, by network (slower on a machine busy with other work):")
+        for network, basis in bases.items():
+            click.echo(f"  {network}: {basis}")
 
 
 @cli.group(cls=_Group)

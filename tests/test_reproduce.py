@@ -175,6 +175,17 @@ def test_time_left_comes_from_the_newest_run_of_the_network(tmp_path):
     write("lenet5-lr0.1", "2026-11-28T10:00:00+00:00", [90.0])  # older than both
     assert rep.epoch_seconds(tmp_path, "lenet5") == 22.5
     assert rep.epoch_seconds(tmp_path, "cnn3") == rep.DEFAULT_EPOCH_SECONDS["cnn3"]
+    assert rep.epoch_estimate(tmp_path, "lenet5")[1] == (
+        "measured: the median of 2 epoch(s) of lenet5-lr0.01-s1")
+    assert rep.epoch_estimate(tmp_path, "cnn3")[1].startswith("default")
+    from click.testing import CliRunner
+
+    from keras_cifar.cli import cli
+
+    listed = CliRunner().invoke(cli, ["reproduce", "list", "--network", "lenet5", "--seeds", "0",
+                                      "--out", str(tmp_path)])
+    assert listed.exit_code == 0, listed.output
+    assert "  lenet5: measured: the median of 2 epoch(s) of lenet5-lr0.01-s1" in listed.output
 
 
 def test_publishing_into_the_reproductions_own_folder_is_refused(runner, zoo_file, tmp_path):

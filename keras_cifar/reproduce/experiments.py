@@ -107,6 +107,7 @@ class ExperimentStatus:
     status: rundir.RunStatus
     epochs_done: int
     estimate_seconds: float  # for what is left
+    estimate_basis: str = ""  # what the estimate comes from (`epoch_estimate`)
 
     @property
     def done(self) -> bool:
@@ -130,10 +131,18 @@ def _epochs_done(run_dir: Path) -> int:
 
 def epoch_seconds(out_dir: Path, network: str) -> float:
     """Median seconds per epoch of the newest run of `network` in `out_dir` (by the time it
-    started, a running one included), else a default.
+    started, a running one included), else a default (`epoch_estimate` says which)."""
+    return epoch_estimate(out_dir, network)[0]
+
+
+def epoch_estimate(out_dir: Path, network: str) -> tuple[float, str]:
+    """(seconds per epoch, what they are based on) for `network` in `out_dir`: the median
+    epoch of its newest run there (by the time it started, a running one included), or, with
+    no measured epoch, a default measured on a 2-core CPU.
 
     The newest run trained on this machine with today's settings; older ones (published from
-    another machine, or trained with other kernels) can be several times slower or faster.
+    another machine, or trained with other kernels) can be several times slower or faster,
+    and a machine busy with other work is slower than when the epochs were measured.
     """
     newest: tuple[str, list[float]] | None = None
     for config_path in sorted((Path(out_dir) / RUNS_SUBDIR).glob(f"*/{rundir.CONFIG}")):
@@ -147,8 +156,11 @@ def epoch_seconds(out_dir: Path, network: str) -> float:
             continue
         started = saved.started
         if seconds and (newest is None or started > newest[0]):
-            newest = (started, seconds)
-    return statistics.median(newest[1]) if newest else DEFAULT_EPOCH_SECONDS.get(network, 10.0)
+            newest = (started, seconds, config_path.parent.name)
+    if newest:
+        return (statistics.median(newest[1]),
+                f"measured: the median of {len(newest[1])} epoch(s) of {newest[2]}")
+    return DEFAULT_EPOCH_SECONDS.get(network, 10.0), "default: measured on a 2-core CPU"
 
 
 def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
@@ -157,7 +169,7 @@ def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
     seed, seed by seed, experiments in the given order within a seed."""
     out_dir = Path(out_dir)
     experiments = list(experiments)
-    seconds_per_epoch = {}  # each network's finished histories read once, not per experiment
+    estimates = {}  # each network's histories read once, not per experiment
     result = []
     for seed in seeds:
         for e in experiments:
@@ -165,10 +177,11 @@ def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
             status = rundir.run_status(run_dir)
             done = _epochs_done(run_dir)
             left = 0 if status is rundir.RunStatus.FINISHED else max(e.train.epochs - done, 0)
-            if left and e.network not in seconds_per_epoch:
-                seconds_per_epoch[e.network] = epoch_seconds(out_dir, e.network)
-            result.append(ExperimentStatus(e, seed, run_dir, status, done,
-                                           left * seconds_per_epoch.get(e.network, 0.0)))
+            if left and e.network not in estimates:
+                estimates[e.network] = epoch_estimate(out_dir, e.network)
+            per_epoch, basis = estimates.get(e.network, (0.0, "")) if left else (0.0, "")
+            result.append(ExperimentStatus(e, seed, run_dir, status, done, left * per_epoch,
+                                           basis))
     return result
 
 
