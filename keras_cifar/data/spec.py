@@ -1,8 +1,7 @@
 """`DataSpec`: which CIFAR-10 source to load, as one small picklable value.
 
-The CLI's data options (`--data`, `--data-dir`, `--tfds-dir`, `--no-cache`) and the Python API's
-`data=` argument both become one, so a run, a sweep's worker or a Ray task loads the same data
-the same way (each worker loads it itself, from the decode cache). No TensorFlow here.
+The CLI's one data option group (`cli.data_options`) and the Python API's `data=` argument
+both become one, so a run, a sweep's worker or a Ray task loads the same data the same way (each worker loads it itself, from the decode cache). No TensorFlow here.
 """
 
 from __future__ import annotations
