@@ -192,3 +192,26 @@ def test_inspect_all_says_its_size_and_o_writes_the_same_text_to_a_file(runner, 
     assert (tmp_path / "mlp2.txt").read_text() == printed.stdout
     missing = runner.invoke(cli, ["inspect", "mlp2", "-o", str(tmp_path / "no" / "x.txt")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+@pytest.mark.slow
+def test_plot_draws_an_unfinished_run(runner, tmp_path):
+    import keras
+
+    from keras_cifar.data import synthetic_data
+    from keras_cifar.errors import TrainingInterrupted
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.training.train import train_run
+    from keras_cifar.zoo import get_network
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        train_run(RunConfig.of(get_network("mlp2"), epochs=5), synthetic_data(200, 100),
+                  out_dir=tmp_path, name="r", verbose=0, callbacks=[Stop()])
+    result = runner.invoke(cli, ["plot", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "curves.png").stat().st_size > 1000

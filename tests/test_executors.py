@@ -198,3 +198,14 @@ def test_under_ray_a_diverging_point_leaves_no_run_running_and_no_traceback(
     assert "2 finished, 2 diverged" in result.output and "Traceback" not in result.output
     statuses = {p.name: rundir.run_status(p) for p in (tmp_path / "runs").iterdir()}
     assert rundir.RunStatus.RUNNING not in statuses.values(), statuses
+
+
+@pytest.mark.slow
+def test_a_second_sweep_into_the_same_folder_keeps_the_earlier_points(runner, tmp_path):
+    base = ["sweep", "mlp2", "--momentum", "0", "--epochs", "1", "--data", "synthetic",
+            "--limit", "100", "--out", str(tmp_path)]
+    assert runner.invoke(cli, [*base, "--lr", "0.01"]).exit_code == 0
+    second = runner.invoke(cli, [*base, "--lr", "0.05"])
+    assert second.exit_code == 0 and "This sweep: 1 finished." in second.output
+    with open(tmp_path / "sweep.csv") as f:
+        assert sorted(r["lr"] for r in csv.DictReader(f)) == ["0.01", "0.05"]
