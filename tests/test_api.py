@@ -151,6 +151,7 @@ def test_training_the_same_settings_again_returns_the_finished_run_with_its_mode
         first.metrics["test_accuracy"])
 
 
+@pytest.mark.faults
 def test_a_finished_run_whose_model_was_deleted_is_refused_not_called_finished(tmp_path,
                                                                                tiny_data):
     run = kc.train_network("mlp2", tiny_data, epochs=1, out_dir=tmp_path, verbose=0)

@@ -183,6 +183,7 @@ def test_predict_names_a_folder_and_counts_failures_in_words(runner, trained_run
     assert "None of the 2 images could be read." in two.output
 
 
+@pytest.mark.slow
 def test_inspect_all_says_its_size_and_o_writes_the_same_text_to_a_file(runner, tmp_path):
     printed = runner.invoke(cli, ["inspect", "mlp2", "--all"])
     assert printed.exit_code == 0
