@@ -131,7 +131,7 @@ def _as_cli_errors(ctx: click.Context):
 
 
 def _rule(check):
-    """A click option callback that applies a setting's rule (`keras_cifar.rules`), so the
+    """A click option callback that applies a setting's rule (`keras_cifar.zoo.rules`), so the
     option and the library share one definition; a broken rule names the option."""
 
     def callback(ctx, param, value):

@@ -21,7 +21,7 @@ matmul peak (TF and torch, same run), and a projection of the whole report's rep
 experiments) from the measured epochs, beside its floor: the reproduction's FLOPs at 100% of
 the measured matmul peak.
 keras-cifar's measurements (and the matmul peak) ask for oneDNN as its CLI does
-(`keras_cifar.startup`); plain Keras keeps TensorFlow's default. Medians over repeats. Prints a
+(`keras_cifar._env`); plain Keras keeps TensorFlow's default. Medians over repeats. Prints a
 table and writes JSON.
 """
 

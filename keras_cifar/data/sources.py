@@ -1,9 +1,9 @@
 """CIFAR-10 from every source users have: tfds, a local copy, or synthetic stand-in data.
 
-Every source yields a `CifarData` (see `keras_cifar.cifar`): uint8 images (N, 32, 32, 3), int
-labels in CIFAR-10's order, the class names, and where they came from. Local copies are read by
-`keras_cifar.formats` and their decoded arrays kept by `keras_cifar.cache`, so decoding happens
-once; `keras_cifar.pipelines` turns arrays into tf.data pipelines.
+Every source yields a `CifarData` (see `keras_cifar.data.cifar`): uint8 images (N, 32, 32, 3),
+int labels in CIFAR-10's order, the class names, and where they came from. Local copies are read
+by `keras_cifar.data.formats` and their decoded arrays kept by `keras_cifar.data.cache`, so
+decoding happens once; `keras_cifar.data.pipelines` turns arrays into tf.data pipelines.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each experiment of the zoo is one run directory, `OUT/runs/<experiment-id>` (seed 0) or
 `OUT/runs/<experiment-id>-s<seed>`, trained by `train_run` with `resume=True`, so finished runs are
 skipped and an interrupted one continues. `write_report` turns the run directories into
-RESULTS.md, results.csv (`keras_cifar.results`) and the figures, ours against the original
+RESULTS.md, results.csv (`keras_cifar.reproduce.results`) and the figures, ours against the original
 notebooks' curves; it needs only config.json, history.csv and metrics.json, so it also works
 on a published `figures/` folder, which has the same layout.
 """

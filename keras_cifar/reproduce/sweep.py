@@ -1,8 +1,8 @@
 """A user's own grid: one network over learning rates x momenta, as ordinary runs.
 
 `OUT/runs/<network>-lr<lr>-m<momentum>-e<epochs>[-s<seed>]/` per point, run by any executor
-(`keras_cifar.executors`), then SWEEP.md and sweep.csv sorted by final test accuracy, and one
-figure of test accuracy against epoch for every run.
+(`keras_cifar.reproduce.executors`), then SWEEP.md and sweep.csv sorted by final test accuracy,
+and one figure of test accuracy against epoch for every run.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One frozen run configuration: what to train, how, on which data, at what speed settings.
 
 The CLI builds one per run, `reproduce` and `sweep` one per job, and `train_run` takes it.
-It is validated once, here, when it is made (each rule lives in `keras_cifar.rules`), and
+It is validated once, here, when it is made (each rule lives in `keras_cifar.zoo.rules`), and
 `identity` is its serialisation as the run's identity: config.json's `identity` and the hash
 in the run directory's name. No TensorFlow here.
 """

@@ -19,7 +19,7 @@ def evaluate_model(model, images: np.ndarray, labels: np.ndarray,
     One pass of predictions; the losses are computed from the logits (or, for a model ending
     in softmax, its probabilities; `classifier_output`) in float64: `test_loss`
     is the mean cross-entropy, `test_loss_notebook` the same losses on the original notebooks'
-    scale (see `keras_cifar.notebook_loss`).
+    scale (see `keras_cifar.training.notebook_loss`).
     """
     batch_size = batch_size or EVAL_BATCH_SIZE
     kind = classifier_output(model)

@@ -6,7 +6,7 @@ batch 1/(its size), and the sum is divided by the number of examples N. That is 
 plain mean cross-entropy / 64, but not exactly (the last test batch holds 16 images).
 
 `notebook_scale_loss` computes it from an array of per-example losses (no TensorFlow needed,
-so the PyTorch reference uses it too); `keras_cifar.metrics.NotebookLoss` accumulates it
+so the PyTorch reference uses it too); `keras_cifar.training.metrics.NotebookLoss` accumulates it
 during the passes Keras already runs (training and validation), so it costs no extra pass.
 """
 

@@ -1,7 +1,7 @@
 """Train a zoo network with SGD(momentum) and write its run directory.
 
 The run directory holds everything needed to rerun, resume, inspect and redraw a run (see
-`keras_cifar.runs`); figures are drawn from it by `keras_cifar.plots.draw_run`.
+`keras_cifar.training.rundir`); figures are drawn from it by `keras_cifar.plots.figures.draw_run`.
 """
 
 from __future__ import annotations

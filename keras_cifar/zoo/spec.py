@@ -181,7 +181,7 @@ class OriginalResult:
         test_accuracy: the last epoch's test accuracy, a fraction.
         test_loss: the last epoch's test loss on the notebook's scale (the sum of the test
             batches' mean cross-entropy divided by the number of test images; see
-            `keras_cifar.notebook_loss`).
+            `keras_cifar.training.notebook_loss`).
         repository, commit, notebook: where the number was read.
     """
 
