@@ -189,7 +189,6 @@ def atomic_save_model(model, path: str | os.PathLike) -> None:
     atomic_write(path, lambda tmp: model.save(tmp), suffix=".keras")
 
 
-
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     """The hex digest of a file's bytes (`hashlib` algorithm name), read in 1 MiB blocks."""
     digest = hashlib.new(algorithm)

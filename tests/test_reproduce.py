@@ -168,13 +168,13 @@ def test_time_left_comes_from_the_newest_run_of_the_network(tmp_path):
         (run_dir / rundir.HISTORY).write_text(
             "epoch,loss,seconds\n" + "".join(f"{e},2.0,{s}\n" for e, s in enumerate(seconds)))
 
-    assert rep.epoch_seconds(tmp_path, "lenet5") == rep.DEFAULT_EPOCH_SECONDS["lenet5"]
+    assert rep.epoch_estimate(tmp_path, "lenet5")[0] == rep.DEFAULT_EPOCH_SECONDS["lenet5"]
     write("lenet5-lr0.01", "2026-11-29T21:39:41+00:00", [60.0, 65.0, 70.0])
-    assert rep.epoch_seconds(tmp_path, "lenet5") == 65.0
+    assert rep.epoch_estimate(tmp_path, "lenet5")[0] == 65.0
     write("lenet5-lr0.01-s1", "2026-11-30T02:00:00+00:00", [25.0, 20.0])  # newer, running
     write("lenet5-lr0.1", "2026-11-28T10:00:00+00:00", [90.0])  # older than both
-    assert rep.epoch_seconds(tmp_path, "lenet5") == 22.5
-    assert rep.epoch_seconds(tmp_path, "cnn3") == rep.DEFAULT_EPOCH_SECONDS["cnn3"]
+    assert rep.epoch_estimate(tmp_path, "lenet5")[0] == 22.5
+    assert rep.epoch_estimate(tmp_path, "cnn3")[0] == rep.DEFAULT_EPOCH_SECONDS["cnn3"]
     assert rep.epoch_estimate(tmp_path, "lenet5")[1] == (
         "measured: the median of 2 epoch(s) of lenet5-lr0.01-s1")
     assert rep.epoch_estimate(tmp_path, "cnn3")[1].startswith("default")

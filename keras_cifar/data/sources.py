@@ -25,7 +25,6 @@ SOURCES = ("tfds", "synthetic", "local")
 _DOWNLOAD_HOST = ("www.cs.toronto.edu", 443)
 
 
-
 # ----------------------------------------------------------------------------------------------
 # Synthetic data
 
@@ -66,8 +65,6 @@ def synthetic_data(train_size: int = 2000, test_size: int = 500, seed: int = 0) 
     return make_data(*train, *test, source="synthetic", format="synthetic",
                       location=f"synthetic(train={train_size}, test={test_size}, seed={seed})",
                       is_cifar10=False)
-
-
 
 
 def load_local(path: str | os.PathLike, use_cache: bool = True, progress=None) -> CifarData:

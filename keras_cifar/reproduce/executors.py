@@ -105,14 +105,13 @@ def run_job(job: Job) -> dict:
 
     check_shared_dir(job)
     run_dir = Path(job.run_dir)
-    epoch = None if job.retry_diverged else rundir.diverged_epoch(run_dir)
-    if epoch is None:
+    diverged = rundir.diverged_epoch(run_dir)
+    if diverged is None or job.retry_diverged:
         try:
             result = train_run(job.config, out_dir=run_dir.parent, name=run_dir.name,
-                               resume=True, force=job.retry_diverged and
-                               rundir.diverged_epoch(run_dir) is not None, verbose=2)
+                               resume=True, force=diverged is not None, verbose=2)
         except errors.TrainingError as e:
-            epoch = e.epoch
+            diverged = e.epoch
         except errors.RunMismatch as e:  # a sweep's or reproduction's names are not the user's
             raise errors.RunMismatch(
                 f"{run_dir} holds a run of other settings ({', '.join(e.differing)} differ) "
@@ -124,7 +123,7 @@ def run_job(job: Job) -> dict:
                     "test_accuracy": result.metrics["test_accuracy"],
                     "best_test_accuracy": result.metrics["best_test_accuracy"],
                     "seconds": result.metrics["seconds"], "host": socket.gethostname()}
-    return {"run_dir": str(run_dir), "status": "diverged", "epoch": epoch,
+    return {"run_dir": str(run_dir), "status": "diverged", "epoch": diverged,
             "host": socket.gethostname()}
 
 

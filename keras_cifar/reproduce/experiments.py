@@ -129,12 +129,6 @@ def _epochs_done(run_dir: Path) -> int:
         return 0
 
 
-def epoch_seconds(out_dir: Path, network: str) -> float:
-    """Median seconds per epoch of the newest run of `network` in `out_dir` (by the time it
-    started, a running one included), else a default (`epoch_estimate` says which)."""
-    return epoch_estimate(out_dir, network)[0]
-
-
 def epoch_estimate(out_dir: Path, network: str) -> tuple[float, str]:
     """(seconds per epoch, what they are based on) for `network` in `out_dir`: the median
     epoch of its newest run there (by the time it started, a running one included), or, with

@@ -28,10 +28,11 @@ METRICS = (("test_accuracy", "final test accuracy"),
 
 def _session(run_dir: Path, experiment: str | None) -> dict | None:
     """A finished or diverged run as an HParams session; None for any other run."""
-    run = FinishedRun.read(run_dir)
-    saved = rundir.read_run(run_dir) if run is not None or (run_dir / rundir.CONFIG).exists() \
-        else None
-    if saved is None or (run is None and saved.diverged_epoch is None):
+    if not (run_dir / rundir.CONFIG).is_file():
+        return None
+    saved = rundir.read_run(run_dir)
+    run = FinishedRun.of(saved)
+    if run is None and saved.diverged_epoch is None:
         return None
     hparams = {"network": saved.network_id or "?", "lr": float(saved.lr or 0.0),
                "momentum": float(saved.momentum or 0.0), "seed": saved.seed,

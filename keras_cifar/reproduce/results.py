@@ -63,10 +63,17 @@ class FinishedRun:
     @classmethod
     def read(cls, run_dir: str | os.PathLike, seed: int = 0) -> "FinishedRun | None":
         """Returns the run in `run_dir`, or None when it has not finished."""
-        run_dir = Path(run_dir)
         if rundir.run_status(run_dir) != rundir.STATUS_FINISHED:
             return None
-        return cls(seed, run_dir, rundir.read_history(run_dir), rundir.read_metrics(run_dir))
+        return cls.of(rundir.read_run(run_dir), seed)
+
+    @classmethod
+    def of(cls, saved: rundir.SavedRun, seed: int = 0) -> "FinishedRun | None":
+        """The run whose config.json `saved` is, or None when it has not finished."""
+        if saved.status is not rundir.STATUS_FINISHED:
+            return None
+        return cls(seed, saved.run_dir, rundir.read_history(saved.run_dir),
+                   rundir.read_metrics(saved.run_dir))
 
     @property
     def final_accuracy(self) -> float:
@@ -114,15 +121,24 @@ def _seed_dirs(out_dir, experiment: ExperimentSpec, subdir: str) -> list[tuple[i
         for p in root.glob(f"{experiment.id}-s*") if p.name[len(experiment.id) + 2:].isdigit()]
 
 
+def _experiment_runs(out_dir, experiment: ExperimentSpec, subdir: str):
+    """(seed, SavedRun) of each of the experiment's run directories whose config.json holds
+    the experiment's network and settings (an output folder reused after the zoo changed may
+    hold runs of other settings under the same name); each config.json is read once."""
+    for seed, run_dir in _seed_dirs(out_dir, experiment, subdir):
+        if not (run_dir / rundir.CONFIG).is_file():
+            continue
+        saved = rundir.read_run(run_dir)
+        if _matches(saved, experiment):
+            yield seed, saved
+
+
 def diverged_runs(out_dir, experiment: ExperimentSpec,
                   subdir: str = RUNS_SUBDIR) -> list[tuple[int, int, Path]]:
     """(seed, epoch it diverged in, run directory) of the experiment's diverged runs, by seed."""
-    found = []
-    for seed, run_dir in _seed_dirs(out_dir, experiment, subdir):
-        epoch = rundir.diverged_epoch(run_dir)
-        if epoch is not None and _matches(rundir.read_run(run_dir), experiment):
-            found.append((seed, epoch, run_dir))
-    return sorted(found)
+    return sorted((seed, saved.diverged_epoch, saved.run_dir)
+                  for seed, saved in _experiment_runs(out_dir, experiment, subdir)
+                  if saved.diverged_epoch is not None)
 
 
 def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR) -> list[FinishedRun]:
@@ -132,12 +148,9 @@ def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR
     experiment's network, lr, momentum and epochs (an output folder reused after the zoo
     changed may hold runs of other settings under the same name).
     """
-    found = []
-    for seed, run_dir in _seed_dirs(out_dir, experiment, subdir):
-        run = FinishedRun.read(run_dir, seed)
-        if run is not None and _matches(rundir.read_run(run_dir), experiment):
-            found.append(run)
-    return sorted(found, key=lambda r: r.seed)
+    found = [FinishedRun.of(saved, seed)
+             for seed, saved in _experiment_runs(out_dir, experiment, subdir)]
+    return sorted((run for run in found if run is not None), key=lambda r: r.seed)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def sweep_rows(out_dir) -> list[dict]:
         row = {"run": run_dir.name, "network": saved.network_id, "lr": t.lr,
                "momentum": t.momentum, "epochs": t.epochs, "test_accuracy": None,
                "best_test_accuracy": None, "test_loss": None, "seconds": None}
-        run = FinishedRun.read(run_dir, saved.seed)
+        run = FinishedRun.of(saved, saved.seed)
         if run is not None:
             row.update(test_accuracy=run.final_accuracy, best_test_accuracy=run.best_accuracy,
                        test_loss=run.final_loss, seconds=run.seconds, status="finished")

@@ -14,10 +14,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_cifar.data import CLASS_NAMES
 from keras_cifar.errors import ImageError, ModelFileError
 from keras_cifar.models.inspection import classifier_output
-
-from keras_cifar.data import CLASS_NAMES
 
 
 def _starts_like_a_zip(path: Path) -> bool:
@@ -142,6 +141,21 @@ def _to_8_bits(image, path: Path, notes: list):
     return Image.fromarray(scaled.astype(np.uint8), mode="L")
 
 
+def _rgb_32x32(image, path: Path, notes: list) -> np.ndarray:
+    """A PIL image as (32, 32, 3) uint8: 8 bits (`_to_8_bits`), RGB, resized (bicubic),
+    noting each conversion."""
+    from PIL import Image
+
+    image = _to_8_bits(image, path, notes)
+    if image.mode != "RGB":
+        notes.append(f"converted from {image.mode} to RGB")
+        image = image.convert("RGB")
+    if image.size != (32, 32):
+        notes.append(f"resized from {image.size[0]}x{image.size[1]} to 32x32")
+        image = image.resize((32, 32), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return np.asarray(image, dtype=np.uint8)
+
+
 def read_image(path: str | os.PathLike) -> LoadedImage:
     """Reads any image Pillow can open and converts it to 32x32 RGB, noting each conversion.
 
@@ -155,7 +169,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
 
     if URL_SCHEME.match(str(path)):
         raise ImageError(f"{path} is a URL; keras-cifar does not fetch images. Download it "
-                             f"and pass the file. Received: image={str(path)!r}")
+                         f"and pass the file. Received: image={str(path)!r}")
     path = Path(path)
     if path.is_dir():
         raise ImageError(f"{path} is a folder, not an image file; pass the image files in it "
@@ -170,14 +184,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
                     f"{MAX_IMAGE_PIXELS:,} pixels (4096x4096); CIFAR-10 models see 32x32. "
                     f"Resize it first. Received: size={width}x{height}")
             image.load()
-            image = _to_8_bits(image, path, notes)
-            if image.mode != "RGB":
-                notes.append(f"converted from {image.mode} to RGB")
-                image = image.convert("RGB")
-            if image.size != (32, 32):
-                notes.append(f"resized from {image.size[0]}x{image.size[1]} to 32x32")
-                image = image.resize((32, 32), Image.Resampling.BICUBIC, reducing_gap=2.0)
-            pixels = np.asarray(image, dtype=np.uint8)
+            pixels = _rgb_32x32(image, path, notes)
     except FileNotFoundError:
         raise ImageError(f"The image {path} does not exist.") from None
     except Image.DecompressionBombError as e:
@@ -191,13 +198,7 @@ def _pixels_of(image, index: int) -> np.ndarray:
     """One in-memory image (array or PIL image) as (32, 32, 3) uint8, by the rules of
     `as_pixel_batch`."""
     if hasattr(image, "mode") and hasattr(image, "convert"):  # a PIL image
-        from PIL import Image
-
-        notes: list = []
-        image = _to_8_bits(image, Path(f"image {index}"), notes).convert("RGB")
-        if image.size != (32, 32):
-            image = image.resize((32, 32), Image.Resampling.BICUBIC, reducing_gap=2.0)
-        return np.asarray(image, dtype=np.uint8)
+        return _rgb_32x32(image, Path(f"image {index}"), [])
     pixels = np.asarray(image)
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[..., None], 3, axis=-1)  # greyscale

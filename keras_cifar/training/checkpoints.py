@@ -38,18 +38,23 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def read_metadata(backup_dir: str | os.PathLike, name: str = CURRENT) -> dict | None:
+    """A checkpoint's metadata (`CURRENT` or `PREVIOUS`): epoch, batch and weights file name;
+    None when it is missing or unreadable."""
+    try:
+        metadata = json.loads((Path(backup_dir) / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return metadata if isinstance(metadata, dict) and "weights" in metadata else None
+
+
 def latest_checkpoint(backup_dir: str | os.PathLike) -> tuple[int, Path] | None:
     """(epochs trained, weights file) of the newest complete checkpoint in `backup_dir`, or
     None when there is none."""
-    folder = Path(backup_dir)
     for name in (CURRENT, PREVIOUS):
-        try:
-            metadata = json.loads((folder / name).read_text(encoding="utf-8"))
-            weights = folder / metadata["weights"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if weights.is_file():
-            return int(metadata["epoch"]), weights
+        metadata = read_metadata(backup_dir, name)
+        if metadata is not None and (Path(backup_dir) / metadata["weights"]).is_file():
+            return int(metadata["epoch"]), Path(backup_dir) / metadata["weights"]
     return None
 
 
@@ -65,18 +70,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                          delete_checkpoint=False)
         self.folder = Path(backup_dir)
 
-    def _read_metadata(self, name: str) -> dict | None:
-        try:
-            metadata = json.loads((self.folder / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return metadata if isinstance(metadata, dict) and "weights" in metadata else None
-
     def _checkpoints(self) -> list[tuple[dict, Path]]:
         """(metadata, weights file) to try, newest first."""
         found = []
         for name in (CURRENT, PREVIOUS):
-            metadata = self._read_metadata(name)
+            metadata = read_metadata(self.folder, name)
             if metadata is not None:
                 found.append((metadata, self.folder / metadata["weights"]))
         return found
@@ -101,7 +99,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         self.folder.mkdir(parents=True, exist_ok=True)
-        current = self._read_metadata(CURRENT)
+        current = read_metadata(self.folder, CURRENT)
         last_size = ((self.folder / current["weights"]).stat().st_size
                      if current and (self.folder / current["weights"]).exists() else
                      8 * self.model.count_params())  # float32 weights plus momentum

@@ -30,7 +30,6 @@ BACKUP_DIR = "backup"
 TENSORBOARD_DIR = "tensorboard"
 
 
-
 class RunStatus(str, enum.Enum):
     """A run directory's state, stored as its value in config.json's `status` (a failed run's
     reason goes beside it, under `error`)."""
@@ -48,22 +47,6 @@ class RunStatus(str, enum.Enum):
 STATUS_RUNNING = RunStatus.RUNNING
 STATUS_FINISHED = RunStatus.FINISHED
 STATUS_INTERRUPTED = RunStatus.INTERRUPTED
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def config_hash(identity: dict) -> str:
@@ -111,14 +94,6 @@ def identity_differences(saved: dict, wanted: dict, prefix: str = "") -> list[st
         elif a != b:
             keys.append(f"{prefix}{key}")
     return keys
-
-
-
-
-
-
-
-
 
 
 @dataclass(frozen=True)
