@@ -84,3 +84,18 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # CUDA probing (cuInit) happens here, silenced too
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform's answer elsewhere), for the records
+    of runs and benchmarks: sessions land on different CPUs, up to 5x apart per epoch."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -56,7 +56,7 @@ ARGUMENT_FLAGS = {
     "`batch_size`": "--batch-size", "`lr`": "--lr", "`limit`": "--limit",
     "`devices`": "--devices", '`strategy="mirrored"`': "--strategy mirrored",
     '`executor="ray"`': "--executor ray", "`network=NETWORK`": "--network NETWORK",
-    "`all_=True`": "--all", "`zoo_path=PATH`": "--zoo PATH", "`workers=2`": "--workers 2",
+    "`all_=True`": "--all", "`group=GROUP`": "--group GROUP", "`zoo_path=PATH`": "--zoo PATH", "`workers=2`": "--workers 2",
     "the same call": "the same command",
 }
 _ARGUMENT_PATTERNS = ((re.compile(r"`limit=(\d+)`"), r"--limit \1"),
@@ -179,6 +179,41 @@ class NetworkType(click.ParamType):
 
 
 NETWORK = NetworkType()
+
+
+class RecipeType(click.ParamType):
+    """A recipe id of the zoo in use; suggests the nearest on a typo."""
+
+    name = "recipe"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return _zoo(ctx).recipe(value)
+        except ZooError as e:
+            self.fail(str(e), param, ctx)
+
+
+RECIPE = RecipeType()
+
+
+def _recipe_changes(ctx, param, values):
+    """`--set FIELD=VALUE` pairs as a dict, VALUE read as JSON where it parses (numbers,
+    true/false, null) and as a string otherwise."""
+    changes = {}
+    for item in values or ():
+        field, sep, text = item.partition("=")
+        if not sep or not field.strip():
+            raise click.BadParameter(f"expected FIELD=VALUE, e.g. label_smoothing=0.1 or "
+                                     f"augment.translate=4. Received: {item!r}", ctx=ctx,
+                                     param=param)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        changes[field.strip()] = value
+    return changes
 
 
 def data_options(command):
@@ -338,19 +373,26 @@ def zoo_show(ctx, network):
     click.echo(f"{network.id}: {network.title}")
     click.echo(f"  preprocess: {network.preprocess}   init: {network.init}   "
                f"parameters: {network.params:,}")
+    if network.trainable_params != network.params:
+        click.echo(f"  trainable parameters: {network.trainable_params:,}")
     t = network.train
     click.echo(f"  training defaults: lr={t.lr:g} momentum={t.momentum:g} epochs={t.epochs} "
                f"batch_size={t.batch_size}")
+    recipe = z.recipe(network.recipe)
+    click.echo(f"  recipe: {recipe.id}: {recipe.describe()}")
+    if network.source:
+        click.echo("  source: " + ", ".join(f"{k} {v}" for k, v in network.source.items()))
     click.echo("  layers:")
     for layer in network.layers:
         click.echo(f"    {layer.name:<9} {layer.describe():<22} -> {layer.output_shape}  "
                    f"params {layer.params:,}")
     experiments = z.experiments_of(network.id)
-    click.echo(f"  the report's experiments as the notebooks ran them ({len(experiments)}):")
+    click.echo(f"  experiments ({len(experiments)}; the report's as the notebooks ran them):")
     for e in experiments:
         original = _percent(e.original.test_accuracy if e.original else None)
+        extra = "" if e.recipe == "report" else f" recipe={e.recipe}"
         click.echo(f"    {e.id:<16} lr={e.train.lr:g} momentum={e.train.momentum:g} "
-                   f"epochs={e.train.epochs}  original accuracy {original}")
+                   f"epochs={e.train.epochs}{extra}  original accuracy {original}")
         text = e.report_text
         differs = [f"{key}={getattr(text, key):g}" for key in ("lr", "momentum", "epochs")
                    if getattr(text, key) is not None]
@@ -493,6 +535,13 @@ def data_prepare(data):
               help="Seeds weights, data order and everything Keras draws.")
 @click.option("--init", type=click.Choice(rules.INITS), default=None,
               help="Weight initialisation: torch (PyTorch's default, the zoo's) or keras.")
+@click.option("--recipe", type=RECIPE, default=None,
+              help="Training recipe from the zoo (default: the network's; `keras-cifar zoo "
+              "recipes` lists them). Its lr, momentum, epochs and batch size apply unless given.")
+@click.option("--set", "recipe_changes", multiple=True, metavar="FIELD=VALUE",
+              callback=_recipe_changes,
+              help="Change one recipe field, e.g. --set label_smoothing=0.1 --set "
+              "augment.translate=4 --set tta=none (repeatable).")
 @data_options
 @click.option("--limit", type=int, callback=_rule(rules.check_limit), default=None,
               help="Train and test on a seeded, class-stratified subset of N images per split.")
@@ -514,10 +563,10 @@ def data_prepare(data):
               help="Compute in 16 bits with float32 weights: mixed_float16 on a GPU, "
               "mixed_bfloat16 on a CPU (fast with AVX512-BF16 or AMX). Changes the results; "
               "off by default.")
-def train(network, lr, momentum, epochs, batch_size, seed, init, data, limit, out, name, resume,
-          force, tensorboard, strategy, devices, xla,
-          mixed_precision):
-    """Train NETWORK with SGD(momentum) and write a run directory.
+@click.pass_context
+def train(ctx, network, lr, momentum, epochs, batch_size, seed, init, recipe, recipe_changes, data,
+          limit, out, name, resume, force, tensorboard, strategy, devices, xla, mixed_precision):
+    """Train NETWORK with SGD(momentum) under its recipe and write a run directory.
 
     The run directory holds config.json, history.csv, model.keras, summary.txt,
     parameters.txt, metrics.json, curves.png, kernels.png and confusion.png.
@@ -526,13 +575,22 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data, limit, ou
     Examples:
       keras-cifar train cnn3 --lr 0.1 --momentum 0.9 --epochs 20 --data-dir ~/data/cifar10
       keras-cifar train lenet5 --data synthetic --epochs 1
+      keras-cifar train airbench93 --data-dir ~/data/cifar10
+      keras-cifar train cnn3 --recipe modern --lr 0.1 --set label_smoothing=0 --data-dir ~/data/cifar10
     """
     from keras_cifar.training.config import RunConfig
     from keras_cifar.plots.figures import draw_run
     from keras_cifar._fs import check_output_dir
     from keras_cifar.training.train import train_run
+    from keras_cifar.zoo.recipe import with_changes
 
-    config = RunConfig.of(network, lr=lr, momentum=momentum, epochs=epochs,
+    recipe = recipe or _zoo(ctx).recipe(network.recipe)
+    if recipe_changes:
+        try:
+            recipe = with_changes(recipe, recipe_changes)
+        except errors.ConfigError as e:
+            raise click.BadParameter(str(e), param_hint="--set") from None
+    config = RunConfig.of(network, recipe=recipe, lr=lr, momentum=momentum, epochs=epochs,
                           batch_size=batch_size, seed=seed, init=init, limit=limit,
                           mixed_precision=mixed_precision,
                           data=data,
@@ -549,8 +607,10 @@ def train(network, lr, momentum, epochs, batch_size, seed, init, data, limit, ou
     draw_run(result.run_dir, missing_only=result.already_finished, model=result.model)
     m = result.metrics
     identity = result.config["identity"]
+    tta = (f"; with test-time augmentation ({m['tta']}) {m['tta_test_accuracy']:.2%}"
+           if "tta_test_accuracy" in m else "")
     click.echo(
-        f"{network.id}: test accuracy {m['test_accuracy']:.2%} (best epoch "
+        f"{network.id}: test accuracy {m['test_accuracy']:.2%}{tta} (best epoch "
         f"{m['best_test_accuracy']:.2%}, optimistic), test loss {m['test_loss']:.4f} after "
         f"{identity['epochs']} epochs, {m['seconds']:.0f} s.\nRun directory: {result.run_dir}"
     )
@@ -734,6 +794,28 @@ def export(model_path, target, format_, force):
 # reproduce
 
 
+@zoo.command("recipes", cls=_TensorFlowFreeCommand)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per recipe.")
+@click.pass_context
+def zoo_recipes(ctx, as_json):
+    """List the training recipes: what each sets beyond the network.
+
+    \b
+    Example:
+      keras-cifar zoo recipes
+    """
+    z = _zoo(ctx)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in z.recipes.values()], indent=2))
+        return
+    for r in z.recipes.values():
+        numbers = " ".join(f"{k}={v:g}" for k, v in r.train.items())
+        click.echo(f"{r.id}: {r.title}")
+        click.echo(f"    {numbers + '; ' if numbers else ''}{r.describe()}")
+    click.echo(f"\n{len(z.recipes)} recipes from {z.path}. Use one with `keras-cifar train NET "
+               "--recipe NAME`; change a field with --set FIELD=VALUE.")
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
@@ -741,9 +823,12 @@ def _minutes(seconds: float) -> str:
 def _selection_options(command):
     for option in reversed([
         click.argument("experiment_ids", nargs=-1, metavar="[EXPERIMENT_ID]..."),
-        click.option("--all", "all_", is_flag=True, help="All the report's experiments."),
+        click.option("--all", "all_", is_flag=True,
+                     help="All the report's experiments (not the groups, e.g. the ladder)."),
         click.option("--network", type=NETWORK, default=None,
                      help="Every experiment of one network."),
+        click.option("--group", default=None, metavar="GROUP",
+                     help="Every experiment of a group, e.g. ladder (72% to airbench93)."),
         click.option("--out", type=click.Path(path_type=Path), default=Path("report"),
                      show_default=True,
                      help="Output directory: runs/<experiment-id>[-s<seed>]/, RESULTS.md, "
@@ -816,7 +901,7 @@ def reproduce():
               "a divergence is a result and is kept.")
 @executor_options
 @click.pass_context
-def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data, init, limit,
+def reproduce_run(ctx, experiment_ids, all_, network, group, out, seeds_text, data, init, limit,
                   dry_run, retry_diverged, executor, workers, address):
     """Train the chosen experiments with every seed, then write the results table and figures.
 
@@ -824,13 +909,15 @@ def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data, ini
     Examples:
       keras-cifar reproduce run --all --seeds 0-2 --workers 2 --data-dir ~/data/cifar10
       keras-cifar reproduce run cnn3 --seeds 0 --data-dir ~/data/cifar10 --out report
+      keras-cifar reproduce run --group ladder --seeds 0-1 --data-dir ~/data/cifar10 --out ladder
     """
     from keras_cifar.reproduce import experiments as rep
     from keras_cifar import _fs
 
     z = _zoo(ctx)
     seeds = _seeds(seeds_text)
-    chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
+    chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_,
+                                    group)
     if dry_run:
         _print_status(z, chosen, out, seeds, "Would run")
         return
@@ -847,7 +934,7 @@ def reproduce_run(ctx, experiment_ids, all_, network, out, seeds_text, data, ini
 @reproduce.command("list", cls=_TensorFlowFreeCommand)
 @_selection_options
 @click.pass_context
-def reproduce_list(ctx, experiment_ids, all_, network, out, seeds_text):
+def reproduce_list(ctx, experiment_ids, all_, network, group, out, seeds_text):
     """List the experiments (all, unless some are chosen) with each seed's status and time left.
 
     \b
@@ -858,8 +945,9 @@ def reproduce_list(ctx, experiment_ids, all_, network, out, seeds_text):
 
     z = _zoo(ctx)
     seeds = _seeds(seeds_text)
-    if experiment_ids or network or all_:
-        chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_)
+    if experiment_ids or network or all_ or group:
+        chosen = rep.select_experiments(z, experiment_ids, network.id if network else None, all_,
+                                        group)
     else:
         chosen = list(z.experiments.values())
     _print_status(z, chosen, out, seeds, "To run:")

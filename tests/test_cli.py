@@ -8,6 +8,8 @@ import pytest
 
 from keras_cifar.cli import cli
 
+from conftest import ZOO
+
 
 def all_commands(group=cli, prefix=()):
     for name, command in group.commands.items():
@@ -50,7 +52,7 @@ def test_zoo_list_prints_every_network_with_the_originals_numbers(runner, zoo):
 def test_zoo_list_json(runner):
     result = runner.invoke(cli, ["zoo", "list", "--json"])
     rows = json.loads(result.output)
-    assert len(rows) == 7
+    assert len(rows) == len(ZOO.networks) == 9  # the report's 7 and airbench's 2
     assert {"id", "title", "layers", "params"} <= set(rows[0])
     assert {r["id"]: r["params"] for r in rows}["mlp2"] == 920_842
 
@@ -129,7 +131,7 @@ def test_module_entry_point_runs():
 
     done = subprocess.run([sys.executable, "-m", "keras_cifar", "zoo", "list", "--json"],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and len(json.loads(done.stdout)) == 7
+    assert done.returncode == 0 and len(json.loads(done.stdout)) == len(ZOO.networks)
 
 
 # Each case parses (or fails to parse) before any command body runs; none may start TensorFlow.

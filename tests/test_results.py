@@ -140,8 +140,8 @@ def test_within_three_points_of_the_original_is_reproduced(tmp_path):
 
 def test_the_packaged_original_curves_end_at_the_zoos_final_numbers(zoo):
     curves = results.read_original_curves()
-    assert set(zoo.experiments) <= set(curves)
-    for experiment in zoo.experiments.values():
+    assert {e.id for e in zoo.report_experiments} <= set(curves)
+    for experiment in zoo.report_experiments:
         curve = curves[experiment.id]
         assert len(curve) == experiment.train.epochs
         assert curve[-1]["test_accuracy"] == pytest.approx(experiment.original.test_accuracy,

@@ -29,9 +29,17 @@ AFTER_STEPS = 3e-3
 
 
 def test_every_network_is_covered_at_every_experiment_setting():
-    assert {network_id for network_id, _, _ in SETTINGS} == set(ZOO.networks)
+    report_networks = {e.network for e in ZOO.report_experiments}
+    assert {network_id for network_id, _, _ in SETTINGS} == report_networks
     assert len(SETTINGS) == len({(e.network, e.train.lr, e.train.momentum)
-                                 for e in ZOO.experiments.values()})
+                                 for e in ZOO.report_experiments})
+
+
+def test_airbench_networks_are_refused_by_the_torch_reference_with_a_pointer():
+    from keras_cifar.reference.torch_trainer import torch_model
+
+    with pytest.raises(ValueError, match="airbench_reference.py"):
+        torch_model(ZOO.network("airbench93"))
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from keras_cifar.training.config import RunConfig
 from keras_cifar._env import onednn_setting
 from keras_cifar.training.train import steps_per_execution, train_run
 
-from conftest import NETWORK_IDS
+from conftest import NETWORK_IDS, ZOO
 
 HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
 
@@ -38,7 +38,7 @@ def only_run_dir(out: Path) -> Path:
 @pytest.mark.parametrize("network_id", NETWORK_IDS)
 def test_every_network_trains_one_epoch_and_writes_every_artifact(runner, tmp_path, network_id):
     result = runner.invoke(cli, ["train", network_id, *SYNTHETIC, "--epochs", "1", "--limit", "300",
-                                 "--out", str(tmp_path)])
+                                 "--batch-size", "64", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     run_dir = only_run_dir(tmp_path)
     assert run_dir.name.startswith(f"{network_id}-lr")
@@ -49,6 +49,9 @@ def test_every_network_trains_one_epoch_and_writes_every_artifact(runner, tmp_pa
     assert config["identity"]["network"]["id"] == network_id
     assert config["identity"]["data"]["is_cifar10"] is False
     assert {"keras", "tensorflow"} <= set(config["versions"])
+    # the network's own recipe: the report's plain SGD stays out of the identity
+    recipe = ZOO.recipe(ZOO.network(network_id).recipe)
+    assert config["identity"].get("recipe") == (None if recipe.is_plain else recipe.settings())
     with open(run_dir / rundir.HISTORY) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 1
@@ -290,3 +293,110 @@ def test_op_determinism_once_on_stays_on_and_turns_xla_off_with_a_warning():
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["(False,", "True)", "(True,", "False)", "(True,", "False)",
                                    "True"]
+
+
+# A small airbench-like network under airbench93's whole recipe: every recipe field at work.
+TINY_BENCH = {
+    "id": "tinybench", "title": "tiny airbench", "preprocess": "standardize", "recipe": "airbench93",
+    "layers": [
+        {"kind": "whiten", "kernel_size": 2, "images": 100},
+        {"kind": "activation", "activation": "gelu"},
+        {"kind": "conv", "filters": 24, "padding": "same", "use_bias": False, "init": "dirac"},
+        {"kind": "maxpool", "pool_size": 2},
+        {"kind": "batchnorm", "momentum": 0.6, "epsilon": 1e-12, "scale": False},
+        {"kind": "activation", "activation": "gelu"},
+        {"kind": "globalmaxpool"},
+        {"kind": "dense", "units": 10, "use_bias": False},
+        {"kind": "scale", "factor": 1 / 9},
+    ],
+    "train": {"epochs": 3, "batch_size": 50, "lr": 0.2},
+}
+
+
+def _tiny_bench_zoo():
+    from keras_cifar.zoo import BUILTIN_ZOO_PATH, parse_zoo
+
+    raw = json.loads(BUILTIN_ZOO_PATH.read_text())
+    raw["networks"].append(TINY_BENCH)
+    return parse_zoo(raw)
+
+
+class _StopAfter(keras.callbacks.Callback):
+    """Ctrl-C at the end of an epoch, after keras-cifar's backup of it."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.stop_epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.stop_epoch:
+            raise KeyboardInterrupt
+
+
+def test_a_recipe_run_records_its_recipe_whitening_and_tta(tmp_path):
+    from keras_cifar.data import synthetic_data
+
+    zoo = _tiny_bench_zoo()
+    config = RunConfig.of(zoo.network("tinybench"), recipe=zoo.recipe("airbench93"))
+    assert (config.epochs, config.batch_size, config.lr) == (3, 50, 0.2)
+    result = train_run(config, synthetic_data(200, 100), out_dir=tmp_path, verbose=0)
+    saved = rundir.read_config(result.run_dir)
+    assert saved["identity"]["recipe"] == zoo.recipe("airbench93").settings()
+    assert saved["recipe"]["id"] == "airbench93"
+    (whitening,) = saved["whitening"]
+    assert whitening["layer"] == "whiten1" and whitening["images"] == 100
+    assert result.metrics["tta"] == "mirror_translate"
+    assert 0 <= result.metrics["tta_test_accuracy"] <= 1
+    # model.keras is plain Keras: it loads without keras-cifar's objects, with a plain SGD
+    done = subprocess.run([sys.executable, "-c", (
+        "import keras, sys; m = keras.saving.load_model(sys.argv[1]); "
+        "print(type(m.optimizer).__name__, type(m.loss).__name__)"), str(result.run_dir / rundir.MODEL)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["SGD", "SparseCategoricalCrossentropy"]
+
+
+def test_resume_mid_schedule_ends_equal_to_an_uninterrupted_run(tmp_path):
+    from keras_cifar.data import synthetic_data
+    from keras_cifar.errors import TrainingInterrupted
+
+    zoo = _tiny_bench_zoo()
+    config = RunConfig.of(zoo.network("tinybench"), recipe=zoo.recipe("airbench93"))
+    data = synthetic_data(200, 100)
+    whole = train_run(config, data, out_dir=tmp_path / "whole", verbose=0)
+    with pytest.raises(TrainingInterrupted):
+        train_run(config, data, out_dir=tmp_path / "cut", verbose=0, callbacks=[_StopAfter(1)])
+    resumed = train_run(config, data, out_dir=tmp_path / "cut", verbose=0, resume=True)
+    assert [r["epoch"] for r in resumed.history] == [0, 1, 2]
+    np.testing.assert_allclose([r["val_loss"] for r in resumed.history],
+                               [r["val_loss"] for r in whole.history], rtol=1e-6)
+    for a, b in zip(resumed.model.get_weights(), whole.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert resumed.metrics["tta_test_accuracy"] == whole.metrics["tta_test_accuracy"]
+
+
+def test_the_recipe_is_part_of_the_run_identity(tmp_path):
+    from keras_cifar.data import synthetic_data
+    from keras_cifar.zoo.recipe import with_changes
+
+    zoo = _tiny_bench_zoo()
+    data = synthetic_data(200, 100)
+    base = RunConfig.of(zoo.network("tinybench"), recipe=zoo.recipe("airbench93"))
+    changed = base.replace(recipe=with_changes(base.recipe, {"label_smoothing": 0.1}))
+    assert rundir.run_name(base.identity(data)) != rundir.run_name(changed.identity(data))
+    plain = RunConfig.of(ZOO.network("mlp2"))
+    assert "recipe" not in plain.identity(data)
+
+
+def test_train_cli_with_a_recipe_prints_the_tta_accuracy(runner, tmp_path):
+    result = runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--epochs", "1", "--limit", "100",
+                                 "--recipe", "report-augmented", "--set", "tta=mirror",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "with test-time augmentation (mirror)" in result.output
+    saved = rundir.read_config(only_run_dir(tmp_path))
+    assert saved["identity"]["recipe"]["augment"]["flip"] == "alternate"
+    assert saved["identity"]["recipe"]["tta"] == "mirror"
+    assert saved["identity"]["lr"] == 0.005  # mlp2's own: report-augmented brings no numbers
+    bad = runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--set", "schedule.peak=2"])
+    assert bad.exit_code == 2 and "schedule" in bad.output and "Traceback" not in bad.output

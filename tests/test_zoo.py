@@ -2,12 +2,13 @@
 
 import copy
 import json
+import math
 
 import pytest
 
 from keras_cifar.zoo import BUILTIN_ZOO_PATH, ZooError, load_zoo, parse_zoo
 
-from conftest import EXPECTED_PARAMS, NETWORK_IDS
+from conftest import REPORT_NETWORK_IDS, EXPECTED_PARAMS, NETWORK_IDS
 
 # (network, lr, momentum, epochs, original accuracy, original notebook-scale loss), as the
 # original notebooks ran them (shared/report/ORIGINAL.md).
@@ -35,22 +36,22 @@ def test_parameter_count_matches_report(zoo, network_id):
     assert zoo.network(network_id).params == EXPECTED_PARAMS[network_id]
 
 
-@pytest.mark.parametrize("network_id", NETWORK_IDS)
+@pytest.mark.parametrize("network_id", REPORT_NETWORK_IDS)
 def test_relu_after_every_hidden_layer_and_logits_out(zoo, network_id):
     weighted = [l for l in zoo.network(network_id).layers if l.kind in ("conv", "dense")]
     assert all(l.options["activation"] == "relu" for l in weighted[:-1])
-    assert weighted[-1].options == {"units": 10, "activation": "linear"}
+    assert weighted[-1].to_dict() == {"kind": "dense", "units": 10, "activation": "linear"}
 
 
 def test_experiments_as_pinned(zoo):
     got = [(e.network, e.train.lr, e.train.momentum, e.train.epochs, e.original.test_accuracy,
-            e.original.test_loss) for e in zoo.experiments.values()]
+            e.original.test_loss) for e in zoo.report_experiments]
     assert got == EXPECTED_EXPERIMENTS
-    assert all(e.train.batch_size == 64 for e in zoo.experiments.values())
+    assert all(e.train.batch_size == 64 and e.recipe == "report" for e in zoo.report_experiments)
 
 
 def test_every_experiment_cites_its_notebook_and_keeps_the_reports_words(zoo):
-    for e in zoo.experiments.values():
+    for e in zoo.report_experiments:
         assert e.original.repository == "VangelisTsiatouras/machine-learning-msc"
         assert len(e.original.commit) == 40
         expected = "nn.ipynb" if e.network.startswith("mlp") else "cnn.ipynb"
@@ -63,12 +64,13 @@ def test_every_experiment_cites_its_notebook_and_keeps_the_reports_words(zoo):
 
 @pytest.mark.parametrize("network_id", NETWORK_IDS)
 def test_inputs_scaled_as_the_notebooks_did(zoo, network_id):
-    assert zoo.network(network_id).preprocess == "symmetric"
+    expected = "symmetric" if network_id in REPORT_NETWORK_IDS else "standardize"  # airbench's
+    assert zoo.network(network_id).preprocess == expected
 
 
 def test_training_defaults(zoo):
     for network_id in ("mlp1", "mlp2", "cnn1", "cnn2", "cnn3"):
-        (experiment,) = zoo.experiments_of(network_id)
+        (experiment,) = [e for e in zoo.experiments_of(network_id) if e.group is None]
         assert zoo.network(network_id).train == experiment.train
     assert (zoo.network("mlp-baseline").train.lr, zoo.network("mlp-baseline").train.momentum,
             zoo.network("mlp-baseline").train.epochs) == (0.005, 0.5, 20)
@@ -157,7 +159,7 @@ def test_experiment_with_unknown_network(tmp_path):
 def test_duplicate_experiment_id(tmp_path):
     raw = _raw()
     raw["experiments"].append(copy.deepcopy(raw["experiments"][-1]))
-    with pytest.raises(ZooError, match=r"experiment 'cnn3'.*duplicate"):
+    with pytest.raises(ZooError, match=r"experiment 'airbench94'.*duplicate"):
         parse_zoo(raw)
 
 
@@ -195,3 +197,75 @@ def test_user_network_with_dropout_batchnorm_and_symmetric_input(tmp_path):
                                                      (2048,), (2048,), (10,)]
     assert spec.params == (27 * 8 + 8) + 4 * 8 + (2048 * 10 + 10)
     assert spec.train.batch_size == 64
+
+
+# airbench's trainable weights as PyTorch counts them (`requires_grad` at the start of
+# training): the whitening kernel and BatchNorm's (frozen) scales excluded.
+AIRBENCH_TRAINABLE = {"airbench93": 568_728, "airbench94": 1_971_352}
+
+
+@pytest.mark.parametrize("network_id", list(AIRBENCH_TRAINABLE))
+def test_airbench_trainable_weights_match_airbench(zoo, network_id):
+    from keras_cifar.models.builder import build_model
+
+    spec = zoo.network(network_id)
+    assert spec.trainable_params == AIRBENCH_TRAINABLE[network_id]
+    model = build_model(spec, seed=0)
+    assert sum(math.prod(w.shape) for w in model.trainable_weights) == spec.trainable_params
+    assert model.count_params() == spec.params == EXPECTED_PARAMS[network_id]
+    assert [layer.kind for layer in spec.layers[:2]] == ["whiten", "activation"]
+    assert spec.layers[0].output_shape == (31, 31, 24)  # 2 * 2x2x3 eigenvectors and negatives
+
+
+def _airbench_with(index, layer):
+    raw = _raw()
+    net = next(n for n in raw["networks"] if n["id"] == "airbench93")
+    net["layers"][index] = layer
+    return raw
+
+
+BAD_LAYERS = [
+    # a whitening layer after a weighted layer
+    (lambda r: _airbench_with(1, {"kind": "whiten"}), "layers[1].kind", "first weighted layer"),
+    (lambda r: _airbench_with(5, {"kind": "batchnorm", "momentum": 1.0}), "layers[5].momentum",
+     "momentum"),
+    (lambda r: _airbench_with(5, {"kind": "batchnorm", "scale": "no"}), "layers[5].scale",
+     "true or false"),
+    (lambda r: _airbench_with(0, {"kind": "whiten", "epsilon": 0}), "layers[0].epsilon", "epsilon"),
+    (lambda r: _airbench_with(2, {"kind": "conv", "filters": 8, "init": "dirac",
+                                  "padding": "same"}), "layers[2].init", "at least as many"),
+    (lambda r: _airbench_with(2, {"kind": "conv", "filters": 64, "init": "orthogonal"}),
+     "layers[2].init", "one of"),
+    (lambda r: _airbench_with(1, {"kind": "activation", "activation": "swish"}),
+     "layers[1].activation", "one of"),
+    (lambda r: _airbench_with(1, {"kind": "activation"}), "layers[1].activation", "missing"),
+    (lambda r: _airbench_with(-1, {"kind": "scale", "factor": "1/9"}), "layers[26].factor",
+     "finite"),
+]
+
+
+@pytest.mark.parametrize("mutate, key, words", BAD_LAYERS)
+def test_bad_new_layer_kinds_name_the_entry_and_key(mutate, key, words):
+    with pytest.raises(ZooError) as info:
+        parse_zoo(mutate(None), "zoo.json")
+    message = str(info.value)
+    assert "network 'airbench93'" in message and f"key '{key}'" in message
+    assert words in message and "Received:" in message
+
+
+def test_new_options_at_their_defaults_leave_the_serialised_network_unchanged(zoo):
+    # the report's networks serialise as before the options existed, so run identities hold
+    cnn3 = zoo.network("cnn3").to_dict()
+    assert cnn3["layers"][0] == {"kind": "conv", "filters": 64, "kernel_size": 3, "strides": 1,
+                                 "padding": "valid", "activation": "relu"}
+    assert "recipe" not in cnn3
+    airbench = zoo.network("airbench93").to_dict()
+    assert airbench["recipe"] == "airbench93"
+    assert airbench["layers"][2]["use_bias"] is False and airbench["layers"][2]["init"] == "dirac"
+
+
+def test_groups_keep_the_report_experiments_apart(zoo):
+    assert zoo.groups == ["ladder", "airbench"]
+    assert [e.id[-1] for e in zoo.experiments_in("ladder")] == list("abcdefgh")
+    assert len(zoo.report_experiments) == 15
+    assert zoo.experiment("ladder-h").original.test_accuracy == 0.93

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 
 def layer_macs(spec) -> list[int]:
-    """Multiply-adds per image of each conv and dense layer's forward pass, in order."""
+    """Multiply-adds per image of each conv (whitening included) and dense layer's forward
+    pass, in order."""
     macs = []
     for layer in spec.layers:
-        if layer.kind == "conv":
+        if layer.kind in ("conv", "whiten"):
             h, w, filters = layer.output_shape
             macs.append(h * w * filters * layer.fan_in)
         elif layer.kind == "dense":
@@ -33,7 +34,7 @@ def reproduction_flops(zoo, train_images: int = 50_000, test_images: int = 10_00
     the images, and TensorFlow prunes it); evaluation is a forward pass.
     """
     total = 0.0
-    for experiment in zoo.experiments.values():
+    for experiment in zoo.report_experiments:
         macs = layer_macs(zoo.network(experiment.network))
         train = 2 * (2 * sum(macs) + sum(macs[1:]))
         total += experiment.train.epochs * (train_images * train + test_images * 2 * sum(macs))
@@ -55,7 +56,7 @@ def projected_seconds(zoo, results: dict, images_key: str, eval_key: str,
     (scaled from --train-images to 50,000 images) plus evaluation, on `workers` processes,
     longest first as `reproduce` hands them out when several run at once."""
     durations = []
-    for experiment in zoo.experiments.values():
+    for experiment in zoo.report_experiments:
         row = results.get(experiment.network)
         if row is None or images_key not in row:
             continue

@@ -296,7 +296,7 @@ def run(args) -> int:
     projected_shared = (projected_seconds(zoo, results, "shared_images_per_s",
                                           "shared_eval_images_per_s", args.workers)
                         if args.workers > 1 else None)
-    complete = all(e.network in results for e in zoo.experiments.values())
+    complete = all(e.network in results for e in zoo.report_experiments)
     total_flops = reproduction_flops(zoo)
     floor = total_flops / (peaks["tf"] * 1e9)
 

@@ -18,7 +18,7 @@ def epoch_permutation(n: int, seed: int, epoch):
 
 
 def train_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                   epochs: int):
+                   epochs: int, augment=None):
     """Returns (dataset, first_epoch, steps_per_epoch): every epoch's batches in one dataset.
 
     Epoch e's order is `epoch_permutation(n, seed, e)`, so it does not depend on what ran
@@ -27,7 +27,8 @@ def train_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed
     creates the iterator (set it at the first epoch's start). Pass `steps_per_epoch` to `fit`:
     one iterator then serves the whole run, which avoids the seconds-long stall TensorFlow
     shows when an iterator is recreated at each epoch's start. Batches are gathered from
-    in-memory tensors, so there is no shuffle buffer to refill.
+    in-memory tensors, so there is no shuffle buffer to refill. `augment` (a recipe's
+    `Augment`) transforms each batch after the gather (`keras_cifar.data.augment`).
     """
     import tensorflow as tf
 
@@ -37,8 +38,22 @@ def train_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed
         labels_t = tf.constant(labels)
         first_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_first_epoch")
 
-    def epoch_batches(epoch):
-        return tf.data.Dataset.from_tensor_slices(epoch_permutation(n, seed, epoch)).batch(batch_size)
+    if augment is not None and augment.active:
+        from keras_cifar.data import augment as aug
+
+        def epoch_batches(epoch):
+            order = epoch_permutation(n, seed, epoch)
+            draws = {k: tf.gather(v, order) for k, v in aug.epoch_draws(n, seed, epoch, augment).items()}
+            return tf.data.Dataset.from_tensor_slices((order, draws)).batch(batch_size)
+
+        def gather(idx, draws):
+            return aug.augment_batch(tf.gather(images_t, idx), draws, augment), tf.gather(labels_t, idx)
+    else:
+        def epoch_batches(epoch):
+            return tf.data.Dataset.from_tensor_slices(epoch_permutation(n, seed, epoch)).batch(batch_size)
+
+        def gather(idx):
+            return tf.gather(images_t, idx), tf.gather(labels_t, idx)
 
     def remaining_epochs(_):
         return tf.data.Dataset.range(first_epoch.read_value(), epochs).flat_map(epoch_batches)
@@ -46,8 +61,7 @@ def train_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int, seed
     dataset = (
         tf.data.Dataset.from_tensors(0)
         .flat_map(remaining_epochs)
-        .map(lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)),
-             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
     return dataset, first_epoch, -(-n // batch_size)

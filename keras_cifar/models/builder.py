@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 
 from keras_cifar.zoo import INITS, INPUT_SHAPE, LayerSpec, NetworkSpec, get_network
+from keras_cifar.zoo.spec import CIFAR_MEAN, CIFAR_STD
 
 # Each weighted layer draws its kernel and bias from seeds derived from the model's seed, so
 # two layers of the same shape never get the same values.
@@ -19,13 +21,18 @@ _SEEDS_PER_LAYER = 2
 
 
 def preprocess_layer(preprocess: str, dtype_policy: str = "float32") -> keras.layers.Layer:
-    """Returns the `Rescaling` layer for a zoo `preprocess` value (`unit` or `symmetric`)."""
+    """Returns the `Rescaling` layer for a zoo `preprocess` value (`unit`, `symmetric` or
+    `standardize`)."""
+    if preprocess == "standardize":  # (x / 255 - mean) / std per channel, in one affine map
+        scale = [1.0 / (255.0 * s) for s in CIFAR_STD]
+        offset = [-m / s for m, s in zip(CIFAR_MEAN, CIFAR_STD)]
+        return keras.layers.Rescaling(scale, offset=offset, name="rescale", dtype=dtype_policy)
     if preprocess == "unit":
         return keras.layers.Rescaling(1.0 / 255, name="rescale", dtype=dtype_policy)
     if preprocess == "symmetric":
         return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale",
                                       dtype=dtype_policy)
-    raise ValueError("Unknown preprocess; expected 'unit' or 'symmetric'. "
+    raise ValueError("Unknown preprocess; expected 'unit', 'symmetric' or 'standardize'. "
                      f"Received: preprocess={preprocess!r}")
 
 
@@ -50,18 +57,31 @@ def _keras_layer(layer: LayerSpec, init: str, seed: int | None,
                  dtype: str) -> keras.layers.Layer:
     o = layer.options
     activation = None if o.get("activation", "linear") == "linear" else o["activation"]
-    if layer.kind in ("conv", "dense"):
+    if layer.kind in ("conv", "dense", "whiten"):
         kernel, bias = _initializers(layer, init, seed)
+        if layer.kind == "whiten":
+            # airbench's whitening bias starts at zero; its kernel is set from the data.
+            return keras.layers.Conv2D(
+                layer.output_shape[-1], o["kernel_size"], padding="valid",
+                kernel_initializer=kernel, bias_initializer="zeros", name=layer.name,
+                dtype=dtype,
+            )
         if layer.kind == "conv":
             return keras.layers.Conv2D(
                 o["filters"], o["kernel_size"], strides=o["strides"], padding=o["padding"],
-                activation=activation, kernel_initializer=kernel, bias_initializer=bias,
-                name=layer.name, dtype=dtype,
+                activation=activation, use_bias=o["use_bias"], kernel_initializer=kernel,
+                bias_initializer=bias, name=layer.name, dtype=dtype,
             )
         return keras.layers.Dense(
-            o["units"], activation=activation, kernel_initializer=kernel,
+            o["units"], activation=activation, use_bias=o["use_bias"], kernel_initializer=kernel,
             bias_initializer=bias, name=layer.name, dtype=dtype,
         )
+    if layer.kind == "activation":
+        return keras.layers.Activation(o["activation"], name=layer.name, dtype=dtype)
+    if layer.kind == "globalmaxpool":
+        return keras.layers.GlobalMaxPooling2D(name=layer.name, dtype=dtype)
+    if layer.kind == "scale":
+        return keras.layers.Rescaling(o["factor"], name=layer.name, dtype=dtype)
     if layer.kind == "maxpool":
         return keras.layers.MaxPooling2D(o["pool_size"], strides=o["strides"], name=layer.name,
                                          dtype=dtype)
@@ -70,7 +90,8 @@ def _keras_layer(layer: LayerSpec, init: str, seed: int | None,
     if layer.kind == "dropout":
         return keras.layers.Dropout(o["rate"], seed=seed, name=layer.name, dtype=dtype)
     if layer.kind == "batchnorm":
-        return keras.layers.BatchNormalization(name=layer.name, dtype=dtype)
+        return keras.layers.BatchNormalization(momentum=o["momentum"], epsilon=o["epsilon"],
+                                               scale=o["scale"], name=layer.name, dtype=dtype)
     raise ValueError(f"Unknown layer kind in network spec. Received: kind={layer.kind!r}")
 
 
@@ -115,4 +136,29 @@ def build_model(spec: NetworkSpec | str, init: str | None = None, seed: int | No
         # Under a 16-bit compute policy, logits in float32 keep the softmax and the loss
         # accurate (Keras' mixed-precision guide); no weights, so the dumps do not change.
         layers.append(keras.layers.Activation("linear", dtype="float32", name="logits_float32"))
-    return keras.Sequential(layers, name=spec.id.replace("-", "_"))
+    model = keras.Sequential(layers, name=spec.id.replace("-", "_"))
+    _set_fixed_weights(model, spec)
+    return model
+
+
+def dirac_kernel(kernel: np.ndarray) -> np.ndarray:
+    """`kernel` (k, k, in, out) with its first `in` filters made the identity (a 1 at the
+    centre tap of its own channel): the layer starts by passing its input through, as
+    `torch.nn.init.dirac_` on airbench's first filters. The other filters keep their values."""
+    k, _, channels, filters = kernel.shape
+    kernel = np.array(kernel, copy=True)
+    kernel[..., :channels] = 0.0
+    centre = k // 2
+    kernel[centre, centre, np.arange(channels), np.arange(channels)] = 1.0
+    return kernel
+
+
+def _set_fixed_weights(model: keras.Sequential, spec: NetworkSpec) -> None:
+    """Dirac initialisation, and frozen whitening kernels. Done on the built model, so that the
+    saved model's config names only Keras' own initialisers and loads without keras-cifar."""
+    for layer in spec.layers:
+        keras_layer = model.get_layer(layer.name)
+        if layer.kind == "conv" and layer.options.get("init") == "dirac":
+            keras_layer.kernel.assign(dirac_kernel(keras.ops.convert_to_numpy(keras_layer.kernel)))
+        if layer.kind == "whiten":
+            keras_layer.kernel.trainable = False

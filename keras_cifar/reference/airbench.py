@@ -33,7 +33,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 import types
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_cifar._env import cpu_model
 from keras_cifar._fs import file_digest
 
 
@@ -51,17 +51,6 @@ def parse_seeds(text: str) -> list[int]:
         lo, _, hi = part.partition("-")
         seeds.extend(range(int(lo), int(hi or lo) + 1))
     return seeds
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (platform's answer elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def write_airbench_cache(data_dir: Path, out: Path) -> None:

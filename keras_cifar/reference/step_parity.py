@@ -147,7 +147,7 @@ def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int =
 
 def experiment_settings(zoo, network_id: str) -> list[tuple[float, float]]:
     """The distinct (lr, momentum) of the report experiments that train `network_id`."""
-    return sorted({(e.train.lr, e.train.momentum) for e in zoo.experiments.values()
+    return sorted({(e.train.lr, e.train.momentum) for e in zoo.report_experiments
                    if e.network == network_id})
 
 

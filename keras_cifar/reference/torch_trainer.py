@@ -39,8 +39,30 @@ from keras_cifar.reproduce.results import TORCH_SUBDIR
 from keras_cifar.zoo import NetworkSpec
 
 
+def _modelled(layer) -> bool:
+    """Whether the reference builds this layer as keras-cifar does: the report's kinds, with
+    the options added for airbench (written out by `to_dict` only when not default) unset."""
+    written = layer.to_dict()
+    if layer.kind == "batchnorm":
+        return written == {"kind": "batchnorm"}
+    return (layer.kind in ("conv", "maxpool", "flatten", "dense", "dropout")
+            and "use_bias" not in written and "init" not in written)
+
+
 def torch_model(spec: NetworkSpec) -> nn.Sequential:
-    """The network of a zoo spec as `torch.nn` layers (NCHW), PyTorch's default init."""
+    """The network of a zoo spec as `torch.nn` layers (NCHW), PyTorch's default init.
+
+    Raises:
+        ValueError: the network uses a layer kind or option the reference does not model
+            (airbench's: its cross-check is airbench's own code, `reference.airbench`).
+    """
+    for layer in spec.layers:
+        if not _modelled(layer):
+            raise ValueError(
+                f"The PyTorch reference models the report's layers only; network '{spec.id}' "
+                f"has {layer.name} ({layer.describe()}). airbench's networks are checked against "
+                "airbench's own code instead (scripts/airbench_reference.py). "
+                f"Received: {layer.to_dict()}")
     layers: list[nn.Module] = []
     activations = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
                    "elu": nn.ELU}

@@ -47,7 +47,8 @@ PARAMETER_DUMP_EXPERIMENTS = ("mlp2", "cnn3")
 # Seconds per epoch on a 2-core CPU (keras-cifar's own measurements), for estimates before any
 # run of a network has finished; finished runs in the output directory replace them.
 DEFAULT_EPOCH_SECONDS = {"mlp-baseline": 5.0, "mlp1": 5.0, "mlp2": 3.0, "lenet5": 8.0,
-                         "cnn1": 20.0, "cnn2": 35.0, "cnn3": 37.0}
+                         "cnn1": 20.0, "cnn2": 35.0, "cnn3": 37.0, "airbench93": 90.0,
+                         "airbench94": 250.0}
 
 
 def experiment_run_dir(out_dir, experiment_id: str, seed: int = 0) -> Path:
@@ -56,22 +57,30 @@ def experiment_run_dir(out_dir, experiment_id: str, seed: int = 0) -> Path:
 
 
 def select_experiments(zoo: Zoo, ids: Iterable[str] = (), network: str | None = None,
-                       all_: bool = False) -> list[ExperimentSpec]:
-    """Returns the chosen experiments in zoo order.
+                       all_: bool = False, group: str | None = None) -> list[ExperimentSpec]:
+    """Returns the chosen experiments in zoo order: `ids`, every experiment of `network`, of
+    `group` (e.g. `ladder`), and with `all_` every one of the report's (those in no group).
 
     Raises:
-        ZooError: an id or network is unknown.
-        ValueError: nothing was chosen.
+        ZooError: an id, network or group is unknown.
+        ConfigError: nothing was chosen.
     """
     ids = list(ids)
     chosen = {zoo.experiment(i).id for i in ids}
     if network is not None:
         chosen |= {e.id for e in zoo.experiments_of(zoo.network(network).id)}
+    if group is not None:
+        if group not in zoo.groups:
+            from keras_cifar.zoo.spec import _unknown_message
+
+            raise errors.ZooError(_unknown_message("group", group, zoo.groups, zoo.path))
+        chosen |= {e.id for e in zoo.experiments_in(group)}
     if all_:
-        chosen = set(zoo.experiments)
+        chosen |= {e.id for e in zoo.report_experiments}
     if not chosen:
-        raise ConfigError("Choose experiments: give their ids, `network=NETWORK` or `all_=True`. "
-                         f"Known experiments: {', '.join(zoo.experiments)}.")
+        raise ConfigError("Choose experiments: give their ids, `network=NETWORK`, "
+                          "`group=GROUP` or `all_=True`. Known experiments: "
+                          f"{', '.join(zoo.experiments)}.")
     return [e for e in zoo.experiments.values() if e.id in chosen]
 
 
@@ -204,7 +213,8 @@ def experiment_jobs(zoo: Zoo, statuses: Iterable[ExperimentStatus], data_spec, o
         t = st.experiment.train
         config = RunConfig.of(zoo.network(st.experiment.network), lr=t.lr, momentum=t.momentum,
                               epochs=t.epochs, batch_size=t.batch_size, seed=st.seed, init=init,
-                              limit=limit, data=data_spec)
+                              limit=limit, data=data_spec,
+                              recipe=zoo.recipe(st.experiment.recipe))
         jobs.append(Job(config, run_dir=str(st.run_dir), out_dir=str(out_dir), marker=marker,
                         retry_diverged=retry_diverged))
     return jobs
@@ -350,6 +360,9 @@ def write_report(zoo: Zoo, out_dir) -> Path:
         notes = "\n".join(["## Diverged runs", "", *diverged, "", notes])
     _fs.atomic_write_text(out_dir / RESULTS_MD,
                            results.results_markdown(rows, data_note(rows), figures, notes))
+    from keras_cifar.reproduce.ladder import write_ladder
+
+    write_ladder(zoo, out_dir)  # where the ladder's rungs ran
     return out_dir / RESULTS_MD
 
 

@@ -59,6 +59,7 @@ class FinishedRun:
     run_dir: Path
     history: list[dict]
     metrics: dict
+    cpu: str = ""  # the CPU model config.json records (runs from before it was recorded: "")
 
     @classmethod
     def read(cls, run_dir: str | os.PathLike, seed: int = 0) -> "FinishedRun | None":
@@ -73,7 +74,7 @@ class FinishedRun:
         if saved.status is not rundir.STATUS_FINISHED:
             return None
         return cls(seed, saved.run_dir, rundir.read_history(saved.run_dir),
-                   rundir.read_metrics(saved.run_dir))
+                   rundir.read_metrics(saved.run_dir), saved.config.get("cpu", ""))
 
     @property
     def final_accuracy(self) -> float:

@@ -17,6 +17,7 @@ from keras_cifar.data import DataSpec
 from keras_cifar.errors import ConfigError
 
 from keras_cifar.zoo import TrainSettings
+from keras_cifar.zoo.recipe import Recipe
 
 if TYPE_CHECKING:
     from keras_cifar.data import CifarData
@@ -43,6 +44,8 @@ class RunConfig:
         strategy: `default` or `mirrored` (`tf.distribute.MirroredStrategy` over `devices`).
         devices: the devices of a mirrored strategy; empty: all GPUs (or the CPU).
         deterministic: TensorFlow's op determinism, so a rerun gives the same history.
+        recipe: the training recipe beyond SGD's four numbers (`keras_cifar.zoo.recipe`);
+            the report's plain SGD by default.
 
     Raises:
         ConfigError: any setting is invalid (when the configuration is made).
@@ -59,8 +62,12 @@ class RunConfig:
     strategy: str = "default"
     devices: tuple[str, ...] = ()
     deterministic: bool = True
+    recipe: Recipe = field(default_factory=Recipe)
 
     def __post_init__(self):
+        if not isinstance(self.recipe, Recipe):
+            raise ConfigError("`recipe` must be a Recipe (e.g. `zoo.recipe(\"airbench93\")`). "
+                              f"Received: recipe={self.recipe!r}")
         if not isinstance(self.train, TrainSettings):
             raise ConfigError("`train` must be a TrainSettings (or use RunConfig.of(network, "
                               f"lr=..., ...)). Received: train={self.train!r}")
@@ -87,9 +94,16 @@ class RunConfig:
     @classmethod
     def of(cls, network: NetworkSpec, *, lr=None, momentum=None, epochs=None, batch_size=None,
            init=None, **settings) -> RunConfig:
-        """A configuration for `network`, its zoo defaults for the settings given as None."""
-        train = network.train.replace(lr=lr, momentum=momentum, epochs=epochs,
-                                      batch_size=batch_size)
+        """A configuration for `network`, its zoo defaults for the settings given as None.
+
+        A `recipe` given here brings the SGD numbers it declares (`Recipe.train`), unless it
+        is the network's default recipe, whose numbers the network's own `train` already are.
+        """
+        recipe = settings.get("recipe")
+        base = network.train
+        if recipe is not None and recipe.id != network.recipe:
+            base = base.replace(**recipe.train)
+        train = base.replace(lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size)
         return cls(network=network, train=train, init=network.init if init is None else init,
                    **settings)
 
@@ -122,4 +136,6 @@ class RunConfig:
         }
         if precision is not None:
             identity["precision"] = precision
+        if not self.recipe.is_plain:  # so the report's runs keep their identities and names
+            identity["recipe"] = self.recipe.settings()
         return identity

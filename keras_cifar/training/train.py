@@ -27,12 +27,16 @@ from keras_cifar.training.callbacks import EpochClock, ResumePoint
 from keras_cifar.training.checkpoints import AtomicBackupAndRestore
 from keras_cifar.data import CifarData, limit_data
 from keras_cifar.data.pipelines import eval_pipeline, train_pipeline
-from keras_cifar._env import onednn_setting
+from keras_cifar._env import cpu_model, onednn_setting
 from keras_cifar.training.config import RunConfig
 from keras_cifar.errors import ConfigError, TrainingError, TrainingInterrupted  # noqa: F401
 from keras_cifar.training.evaluation import EVAL_BATCH_SIZE, evaluate_model
 from keras_cifar.models.inspection import parameter_dump, summary_text
+from keras_cifar.training.losses import training_loss
 from keras_cifar.training.metrics import NotebookLoss
+from keras_cifar.training.optimizer import RecipeSGD, StepSchedule
+from keras_cifar.training.tta import tta_logits
+from keras_cifar.models.whitening import initialise_whitening
 from keras_cifar.zoo import NetworkSpec
 
 
@@ -155,6 +159,54 @@ def _op_determinism(deterministic: bool, xla: bool) -> tuple[bool, bool]:
     return _op_determinism_on, xla
 
 
+def uses_recipe_optimizer(config: RunConfig) -> bool:
+    """Whether the recipe needs `RecipeSGD` (PyTorch-form SGD); the report's plain recipe, and
+    any that only augments or smooths, train with Keras' own `SGD`."""
+    r = config.recipe
+    return bool(r.nesterov or r.weight_decay or r.schedule.kind != "constant" or r.lr_scales
+                or r.averaging.kind != "none" or r.whiten_bias_epochs is not None)
+
+
+def make_optimizer(config: RunConfig, model, steps_per_epoch: int):
+    """The optimizer of a run: Keras' `SGD` for plain recipes, else `RecipeSGD` with the
+    recipe's schedule, weight decay, lr scales, freezing and averaging mapped onto `model`'s
+    variables."""
+    if not uses_recipe_optimizer(config):
+        return keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum)
+    recipe, spec = config.recipe, config.network
+    total = steps_per_epoch * config.epochs
+    s = recipe.schedule
+    lr = config.lr if s.kind == "constant" else StepSchedule(config.lr, s.kind, s.start, s.peak,
+                                                             s.end, total)
+    scales, frozen = {}, {}
+    for layer in spec.layers:
+        for variable in model.get_layer(layer.name).trainable_weights:
+            key = f"{layer.kind}.{variable.name}"
+            if key in recipe.lr_scales:
+                scales[variable.path] = recipe.lr_scales[key]
+            if key == "whiten.bias" and recipe.whiten_bias_epochs is not None:
+                frozen[variable.path] = recipe.whiten_bias_epochs * steps_per_epoch
+    averaging, extra = None, ()
+    a = recipe.averaging
+    if a.kind != "none":
+        averaging = (a.kind, a.every, a.decay, a.power, total)
+        # BatchNorm's moving statistics are averaged too, as airbench's state_dict lerp does.
+        extra = [w for w in model.non_trainable_weights
+                 if "moving_" in w.name and "float" in str(w.dtype)]
+    return RecipeSGD(learning_rate=lr, momentum=config.momentum, nesterov=recipe.nesterov,
+                     l2=recipe.weight_decay, lr_scales=scales, frozen_after=frozen,
+                     averaging=averaging, averaged_extra=extra)
+
+
+def _network_as_run(config: RunConfig) -> NetworkSpec:
+    """The network with the recipe's input normalisation, where it sets one."""
+    import dataclasses
+
+    if config.recipe.preprocess is None:
+        return config.network
+    return dataclasses.replace(config.network, preprocess=config.recipe.preprocess)
+
+
 def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | None = None):
     """Builds and compiles the model exactly as `train_run` trains it.
 
@@ -184,11 +236,11 @@ def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | Non
     }
     speed["op_determinism"], speed["xla"] = _op_determinism(config.deterministic, speed["xla"])
     with distribution.scope():
-        model = build_model(spec, init=config.init, seed=config.seed,
+        model = build_model(_network_as_run(config), init=config.init, seed=config.seed,
                             dtype_policy=precision or "float32")
         model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=make_optimizer(config, model, steps_per_epoch),
+            loss=training_loss(config.recipe.label_smoothing),
             # NotebookLoss: the original's loss scale, from the passes fit already runs.
             metrics=["accuracy", NotebookLoss()],
             steps_per_execution=speed["steps_per_execution"],
@@ -198,9 +250,15 @@ def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | Non
 
 
 def _compile_for_export(model) -> None:
-    """Recompiles with Keras' own loss and metrics only, keeping the optimizer (and its state),
-    so that model.keras loads in plain Keras, without keras-cifar's `NotebookLoss` metric."""
-    model.compile(optimizer=model.optimizer,
+    """Recompiles with Keras' own loss and metrics only, so that model.keras loads in plain
+    Keras, without keras-cifar's objects. Keras' SGD keeps its state; a recipe's `RecipeSGD`
+    becomes a plain `SGD` at the schedule's last learning rate (its state is not Keras')."""
+    optimizer = model.optimizer
+    if isinstance(optimizer, RecipeSGD):
+        last = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        optimizer = keras.optimizers.SGD(learning_rate=last, momentum=optimizer.momentum,
+                                         nesterov=optimizer.nesterov)
+    model.compile(optimizer=optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
 
@@ -287,8 +345,15 @@ def _train_locked(config: RunConfig, data, run_dir: Path, record: dict, *, preci
     keras.utils.set_random_seed(config.seed)
     epochs, strategy = config.epochs, config.strategy
     train_ds, first_epoch, steps_per_epoch = train_pipeline(
-        data.train_images, data.train_labels, config.batch_size, config.seed, epochs)
+        data.train_images, data.train_labels, config.batch_size, config.seed, epochs,
+        augment=config.recipe.augment)
     model, distribution, speed = compiled_model(config, steps_per_epoch, precision)
+    if config.recipe.whiten_init:
+        # Before fit, so the optimizer's averages start from it; a resumed run then loads
+        # its checkpoint over it.
+        record["whitening"] = initialise_whitening(model, config.network, data.train_images)
+    if not config.recipe.is_plain:
+        record["recipe"] = {"id": config.recipe.id, **config.recipe.settings()}
     record.update({
         "status": rundir.STATUS_RUNNING,
         "speed": speed,
@@ -299,6 +364,7 @@ def _train_locked(config: RunConfig, data, run_dir: Path, record: dict, *, preci
         "versions": _versions(),
         "command": " ".join(sys.argv),
         "host": platform.node(),
+        "cpu": cpu_model(),
         "pid": os.getpid(),
     })
     record.pop("finished", None)
@@ -322,7 +388,7 @@ def _train_locked(config: RunConfig, data, run_dir: Path, record: dict, *, preci
                   steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False)
         with distribution.scope():
             _compile_for_export(model)
-        metrics = _finish(model, data, run_dir)
+        metrics = _finish(model, data, run_dir, tta=config.recipe.tta)
     except KeyboardInterrupt:
         mark(rundir.STATUS_INTERRUPTED)
         raise TrainingInterrupted(
@@ -359,8 +425,9 @@ def _train_locked(config: RunConfig, data, run_dir: Path, record: dict, *, preci
     return RunResult(run_dir, record, metrics, model=model)
 
 
-def _finish(model, data: CifarData, run_dir: Path) -> dict:
-    """Writes model.keras, parameters.txt and metrics.json; returns the metrics.
+def _finish(model, data: CifarData, run_dir: Path, tta: str = "none") -> dict:
+    """Writes model.keras, parameters.txt and metrics.json; returns the metrics (with the
+    test-time-augmented accuracy where the recipe asks for it).
 
     Runs while the last epoch's backup still exists, so an interrupt or a full disk here is
     resumed by finishing again, without training.
@@ -372,5 +439,18 @@ def _finish(model, data: CifarData, run_dir: Path) -> dict:
     metrics["best_test_accuracy"] = max(row.get("val_accuracy", 0.0) for row in history)
     metrics["seconds"] = round(sum(row.get("seconds", 0.0) for row in history), 3)
     metrics["class_names"] = list(data.class_names)
+    if tta != "none":
+        metrics.update(tta_metrics(model, data.test_images, data.test_labels, tta))
     _fs.atomic_write_json(run_dir / rundir.METRICS, metrics)
     return metrics
+
+
+def tta_metrics(model, images: np.ndarray, labels: np.ndarray, level: str) -> dict:
+    """The test accuracy and mean cross-entropy of `level`'s averaged logits."""
+    logits = tta_logits(model.predict_on_batch, images, level, EVAL_BATCH_SIZE)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    labels = np.asarray(labels)
+    return {"tta": level,
+            "tta_test_accuracy": float((logits.argmax(axis=1) == labels).mean()),
+            "tta_test_loss": float(-log_probs[np.arange(len(labels)), labels].mean())}

@@ -16,10 +16,11 @@ from typing import Any
 from keras_cifar.errors import ConfigError, ZooError
 from keras_cifar.zoo import rules
 from keras_cifar.zoo.rules import INITS
-from keras_cifar.zoo.spec import (ACTIVATIONS, ID_PATTERN, INPUT_SHAPE, LAYER_KINDS, MAX_PARAMS,
-                                  NUM_CLASSES, PADDINGS, PREPROCESSES, _LAYER_KEYS, _TRAIN_KEYS,
-                                  ExperimentSpec, LayerSpec, NetworkSpec, OriginalResult,
-                                  ReportText, TrainSettings, Zoo, nearest)
+from keras_cifar.zoo.recipe import DEFAULT_RECIPE, Recipe, parse_recipe
+from keras_cifar.zoo.spec import (ACTIVATIONS, CONV_INITS, ID_PATTERN, INPUT_SHAPE, LAYER_KINDS,
+                                  MAX_PARAMS, NUM_CLASSES, PADDINGS, PREPROCESSES, WEIGHTED_KINDS,
+                                  _LAYER_KEYS, _TRAIN_KEYS, ExperimentSpec, LayerSpec, NetworkSpec,
+                                  OriginalResult, ReportText, TrainSettings, Zoo, nearest)
 
 ZOO_ENV_VAR = "KERAS_CIFAR_ZOO"
 BUILTIN_ZOO_PATH = Path(__file__).with_name("zoo.json")
@@ -85,12 +86,25 @@ def parse_zoo(raw: Any, path: str | os.PathLike = "<zoo>") -> Zoo:
             f"{path}: the top level must be an object with 'networks' and 'experiments'. "
             f"Received: {type(raw).__name__}"
         )
-    unknown = set(raw) - {"about", "networks", "experiments"}
+    unknown = set(raw) - {"about", "recipes", "networks", "experiments"}
     if unknown:
         raise ZooError(
             f"{path}: unknown top-level key(s) {sorted(unknown)}; expected 'networks', "
-            f"'experiments' and optionally 'about'."
+            f"'experiments' and optionally 'recipes' and 'about'."
         )
+    raw_recipes = raw.get("recipes", [])
+    if not isinstance(raw_recipes, list):
+        raise ZooError(f"{path}: key 'recipes' must be a list of recipe objects. "
+                       f"Received: recipes={raw_recipes!r}")
+    recipes: dict[str, Recipe] = {DEFAULT_RECIPE: Recipe()}
+    declared: set[str] = set()
+    for index, entry in enumerate(raw_recipes):
+        recipe = _parse_recipe(entry, index, path)
+        if recipe.id in declared:
+            raise ZooError(f"{path}: recipe '{recipe.id}' (entry {index}), key 'id': duplicate "
+                           f"id. Received: id={recipe.id!r}")
+        declared.add(recipe.id)
+        recipes[recipe.id] = recipe
     raw_networks = raw.get("networks")
     if not isinstance(raw_networks, list) or not raw_networks:
         raise ZooError(
@@ -99,7 +113,7 @@ def parse_zoo(raw: Any, path: str | os.PathLike = "<zoo>") -> Zoo:
         )
     networks: dict[str, NetworkSpec] = {}
     for index, entry in enumerate(raw_networks):
-        spec = _parse_network(entry, index, path)
+        spec = _parse_network(entry, index, path, recipes)
         if spec.id in networks:
             raise ZooError(
                 f"{path}: network '{spec.id}' (entry {index}), key 'id': duplicate id; "
@@ -114,14 +128,14 @@ def parse_zoo(raw: Any, path: str | os.PathLike = "<zoo>") -> Zoo:
         )
     experiments: dict[str, ExperimentSpec] = {}
     for index, entry in enumerate(raw_experiments):
-        exp = _parse_experiment(entry, index, path, networks)
+        exp = _parse_experiment(entry, index, path, networks, recipes)
         if exp.id in experiments:
             raise ZooError(
                 f"{path}: experiment '{exp.id}' (entry {index}), key 'id': duplicate id. "
                 f"Received: id={exp.id!r}"
             )
         experiments[exp.id] = exp
-    return Zoo(path=path, networks=networks, experiments=experiments)
+    return Zoo(path=path, networks=networks, experiments=experiments, recipes=recipes)
 
 
 class _Where:
@@ -174,45 +188,81 @@ def _number(value: Any, key: str, where: _Where, low: float, high: float, *,
     return float(value)
 
 
+def _flag(value: Any, key: str, where: _Where) -> bool:
+    if not isinstance(value, bool):
+        raise where.error(key, "true or false", value)
+    return value
+
+
 def _choice(value: Any, key: str, where: _Where, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise where.error(key, f"one of {list(choices)}", value)
     return value
 
 
-def parse_train_settings(raw: Any, where: _Where, key_prefix: str) -> TrainSettings:
-    """Validates lr, momentum, epochs and batch size (shared by networks and experiments)."""
+def _train_fields(raw: Any, where: _Where, key_prefix: str) -> dict:
+    """Validates the SGD settings present in `raw` (any of lr, momentum, epochs, batch_size)."""
     if not isinstance(raw, dict):
-        raise where.error(key_prefix.rstrip("."), "an object with lr, momentum, epochs", raw)
+        raise where.error(key_prefix.rstrip("."), "an object with lr, momentum, epochs, "
+                          "batch_size", raw)
     _check_keys(raw, set(_TRAIN_KEYS), where, key_prefix)
-    for key in ("lr", "momentum", "epochs"):
-        if key not in raw:
-            raise where.error(f"{key_prefix}{key}", "a value (the key is missing)", None)
     checked = {}
     for key, rule in (("lr", rules.check_lr), ("momentum", rules.check_momentum),
                       ("epochs", rules.check_epochs), ("batch_size", rules.check_batch_size)):
-        try:
-            checked[key] = rule(raw.get(key, 64))
-        except ConfigError as e:
-            raise ZooError(f"{where.prefix}, key '{key_prefix}{key}': {e}") from None
+        if key in raw:
+            try:
+                checked[key] = rule(raw[key])
+            except ConfigError as e:
+                raise ZooError(f"{where.prefix}, key '{key_prefix}{key}': {e}") from None
+    return checked
+
+
+def parse_train_settings(raw: Any, where: _Where, key_prefix: str,
+                         base: dict | None = None) -> TrainSettings:
+    """Validates lr, momentum, epochs and batch size (shared by networks and experiments);
+    those `raw` leaves out come from `base`, and lr, momentum and epochs must be somewhere."""
+    checked = {**(base or {}), **_train_fields(raw, where, key_prefix)}
+    for key in ("lr", "momentum", "epochs"):
+        if key not in checked:
+            raise where.error(f"{key_prefix}{key}", "a value (the key is missing)", None)
     return TrainSettings(**checked)
 
 
-def _parse_network(entry: Any, index: int, path: Path) -> NetworkSpec:
+def _parse_recipe(entry: Any, index: int, path: Path) -> Recipe:
+    entry_id = _entry_id(entry, index)
+    where = _Where(path, "recipe", entry_id)
+    if not isinstance(entry, dict):
+        raise ZooError(f"{path}: recipe entry {index} must be an object. Received: {entry!r}")
+    _check_id(entry.get("id"), where)
+    train = _train_fields(entry.get("train", {}), where, "train.")
+    try:
+        recipe = parse_recipe({**entry, "train": train})
+    except ConfigError as e:
+        raise ZooError(f"{where.prefix}, {e}") from None
+    return recipe
+
+
+def _parse_network(entry: Any, index: int, path: Path, recipes: dict) -> NetworkSpec:
     entry_id = _entry_id(entry, index)
     where = _Where(path, "network", entry_id)
     if not isinstance(entry, dict):
         raise ZooError(f"{path}: network entry {index} must be an object. Received: {entry!r}")
-    _check_keys(entry, {"id", "title", "layers", "preprocess", "init", "train"}, where)
+    _check_keys(entry, {"id", "title", "layers", "preprocess", "init", "train", "recipe",
+                        "source"}, where)
     _check_id(entry.get("id"), where)
     title = entry.get("title", entry["id"])
     if not isinstance(title, str):
         raise where.error("title", "a string", title)
     preprocess = _choice(entry.get("preprocess", "unit"), "preprocess", where, PREPROCESSES)
     init = _choice(entry.get("init", "torch"), "init", where, INITS)
-    if "train" not in entry:
+    recipe = _recipe_id(entry.get("recipe", DEFAULT_RECIPE), where, recipes)
+    if "train" not in entry and not {"lr", "momentum", "epochs"} <= set(recipes[recipe].train):
         raise where.error("train", "an object with lr, momentum, epochs (the key is missing)", None)
-    train = parse_train_settings(entry["train"], where, "train.")
+    train = parse_train_settings(entry.get("train", {}), where, "train.",
+                                 base=dict(recipes[recipe].train))
+    source = entry.get("source")
+    if source is not None and not isinstance(source, dict):
+        raise where.error("source", "an object naming the repository, commit and file", source)
     raw_layers = entry.get("layers")
     if not isinstance(raw_layers, list) or not raw_layers:
         raise where.error("layers", "a non-empty list of layer objects", raw_layers)
@@ -222,8 +272,18 @@ def _parse_network(entry: Any, index: int, path: Path) -> NetworkSpec:
         raise where.error("layers", f"a network of at most {MAX_PARAMS:,} parameters (the zoo's "
                           f"limit; this one has {params:,})", f"{params:,} parameters")
     return NetworkSpec(
-        id=entry["id"], title=title, layers=layers, preprocess=preprocess, train=train, init=init
+        id=entry["id"], title=title, layers=layers, preprocess=preprocess, train=train, init=init,
+        recipe=recipe, source=source,
     )
+
+
+def _recipe_id(value: Any, where: _Where, recipes: dict) -> str:
+    if value not in recipes:
+        close = nearest(str(value), list(recipes))
+        hint = f" (did you mean '{close}'?)" if close else ""
+        raise where.error("recipe", f"the id of a recipe in this zoo{hint}: {', '.join(recipes)}",
+                          value)
+    return value
 
 
 def _resolve_layers(raw_layers: list, where: _Where) -> tuple[LayerSpec, ...]:
@@ -244,9 +304,13 @@ def _resolve_layers(raw_layers: list, where: _Where) -> tuple[LayerSpec, ...]:
             if name not in raw and default is None and not (kind == "maxpool" and name == "strides"):
                 raise where.error(f"{key}.{name}", f"a value for a '{kind}' layer (the key is missing)", None)
             options[name] = raw.get(name, default)
+        if kind == "whiten" and any(l["kind"] in WEIGHTED_KINDS for l in raw_layers[:i]):
+            raise where.error(f"{key}.kind", "a whitening layer as the first weighted layer (it "
+                              "whitens the input images' patches)", kind)
         layer, shape = _resolve_layer(kind, options, shape, where, key)
         counters[kind] = counters.get(kind, 0) + 1
-        prefix = {"maxpool": "pool", "batchnorm": "bn"}.get(kind, kind)
+        prefix = {"maxpool": "pool", "batchnorm": "bn", "globalmaxpool": "globalpool",
+                  "activation": "act"}.get(kind, kind)
         layers.append(LayerSpec(name=f"{prefix}{counters[kind]}", **layer))
     if shape != (NUM_CLASSES,):
         raise where.error(
@@ -263,7 +327,8 @@ def _resolve_layer(kind: str, o: dict, shape: tuple[int, ...], where: _Where, ke
     """Checks one layer's options against its input shape; returns its fields and output shape."""
     fan_in = None
     params = 0
-    if kind in ("conv", "maxpool") and len(shape) != 3:
+    trainable = None  # all of params unless set
+    if kind in ("conv", "maxpool", "whiten", "globalmaxpool") and len(shape) != 3:
         raise where.error(f"{key}.kind", f"a layer for a 1-D input; '{kind}' needs an image "
                           f"(it follows a flatten or dense layer, input shape {shape})", kind)
     if kind == "conv":
@@ -281,8 +346,36 @@ def _resolve_layer(kind: str, o: dict, shape: tuple[int, ...], where: _Where, ke
             raise where.error(f"{key}.kernel_size", f"a kernel no larger than its {h}x{w} input "
                               "(the conv stack shrinks the image below 1x1)", k)
         fan_in = k * k * c
-        params = fan_in * filters + filters
+        _flag(o["use_bias"], f"{key}.use_bias", where)
+        _choice(o["init"], f"{key}.init", where, CONV_INITS)
+        if o["init"] == "dirac" and (filters < c or k % 2 == 0):
+            raise where.error(f"{key}.init", f"'dirac' only for an odd kernel with at least as "
+                              f"many filters as input channels ({c})", o["init"])
+        params = fan_in * filters + (filters if o["use_bias"] else 0)
         out = (out_hw[0], out_hw[1], filters)
+    elif kind == "whiten":
+        k = _positive_int(o["kernel_size"], f"{key}.kernel_size", where)
+        _number(o["epsilon"], f"{key}.epsilon", where, 0, 1, low_inclusive=False,
+                high_inclusive=True, expected="an epsilon in (0, 1] added to the eigenvalues")
+        _positive_int(o["images"], f"{key}.images", where)
+        h, w, c = shape
+        if k > min(h, w):
+            raise where.error(f"{key}.kernel_size", f"a kernel no larger than its {h}x{w} input", k)
+        fan_in = k * k * c
+        filters = 2 * fan_in  # each eigenvector and its negative
+        params = fan_in * filters + filters
+        trainable = filters  # the kernel is frozen; the bias trains
+        out = (h - k + 1, w - k + 1, filters)
+    elif kind == "globalmaxpool":
+        out = (shape[-1],)
+    elif kind == "activation":
+        _choice(o["activation"], f"{key}.activation", where, ACTIVATIONS)
+        out = shape
+    elif kind == "scale":
+        _number(o["factor"], f"{key}.factor", where, -1e6, 1e6, low_inclusive=True,
+                high_inclusive=True, expected="a finite factor")
+        o["factor"] = float(o["factor"])
+        out = shape
     elif kind == "maxpool":
         p = _positive_int(o["pool_size"], f"{key}.pool_size", where)
         s = p if o["strides"] is None else _positive_int(o["strides"], f"{key}.strides", where)
@@ -300,18 +393,26 @@ def _resolve_layer(kind: str, o: dict, shape: tuple[int, ...], where: _Where, ke
                               f"(its input is the image shape {shape})", kind)
         units = _positive_int(o["units"], f"{key}.units", where)
         _choice(o["activation"], f"{key}.activation", where, ACTIVATIONS)
+        _flag(o["use_bias"], f"{key}.use_bias", where)
         fan_in = shape[0]
-        params = fan_in * units + units
+        params = fan_in * units + (units if o["use_bias"] else 0)
         out = (units,)
     elif kind == "dropout":
         _number(o["rate"], f"{key}.rate", where, 0, 1, low_inclusive=True, high_inclusive=False,
                 expected="a rate in [0, 1)")
         out = shape
-    else:  # batchnorm: gamma, beta, moving mean, moving variance per channel.
-        params = 4 * shape[-1]
+    else:  # batchnorm: (gamma,) beta, moving mean, moving variance per channel.
+        _number(o["momentum"], f"{key}.momentum", where, 0, 1, low_inclusive=True,
+                high_inclusive=False, expected="a moving-average momentum in [0, 1)")
+        _number(o["epsilon"], f"{key}.epsilon", where, 0, 1, low_inclusive=False,
+                high_inclusive=True, expected="an epsilon in (0, 1]")
+        _flag(o["scale"], f"{key}.scale", where)
+        per_channel = 2 if o["scale"] else 1
+        params = (2 + per_channel) * shape[-1]
+        trainable = per_channel * shape[-1]
         out = shape
     fields = dict(kind=kind, options=o, input_shape=shape, output_shape=out, fan_in=fan_in,
-                  params=params)
+                  params=params, trainable_params=params if trainable is None else trainable)
     return fields, out
 
 
@@ -373,12 +474,14 @@ def _parse_report_text(raw: Any, where: _Where) -> ReportText:
     )
 
 
-def _parse_experiment(entry: Any, index: int, path: Path, networks: dict) -> ExperimentSpec:
+def _parse_experiment(entry: Any, index: int, path: Path, networks: dict,
+                      recipes: dict) -> ExperimentSpec:
     entry_id = _entry_id(entry, index)
     where = _Where(path, "experiment", entry_id)
     if not isinstance(entry, dict):
         raise ZooError(f"{path}: experiment entry {index} must be an object. Received: {entry!r}")
-    _check_keys(entry, {"id", "network", "original", "report_text", *_TRAIN_KEYS}, where)
+    _check_keys(entry, {"id", "network", "original", "report_text", "recipe", "group", "title",
+                        *_TRAIN_KEYS}, where)
     _check_id(entry.get("id"), where)
     network = entry.get("network")
     if network not in networks:
@@ -386,11 +489,24 @@ def _parse_experiment(entry: Any, index: int, path: Path, networks: dict) -> Exp
         hint = f" (did you mean '{close}'?)" if close else ""
         raise where.error("network", f"the id of a network in this zoo{hint}: "
                           f"{', '.join(networks)}", network)
-    train = parse_train_settings({k: entry[k] for k in _TRAIN_KEYS if k in entry}, where, "")
+    spec = networks[network]
+    recipe = _recipe_id(entry.get("recipe", spec.recipe), where, recipes)
+    zoo = Zoo(path=path, networks=networks, recipes=recipes)
+    base = zoo.settings(spec, recipe)
+    train = parse_train_settings({k: entry[k] for k in _TRAIN_KEYS if k in entry}, where, "",
+                                 base={k: getattr(base, k) for k in _TRAIN_KEYS})
+    for key in ("group", "title"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise where.error(key, "a string", entry[key])
+    group = entry.get("group")
+    if group is not None and not ID_PATTERN.fullmatch(group):
+        raise where.error("group", "a name of lower-case ASCII letters, digits, '.', '_' or '-'",
+                          group)
     return ExperimentSpec(
         id=entry["id"], network=network, train=train,
         original=_parse_original(entry.get("original"), where),
         report_text=_parse_report_text(entry.get("report_text"), where),
+        recipe=recipe, group=group, title=entry.get("title"),
     )
 
 

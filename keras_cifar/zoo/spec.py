@@ -13,14 +13,21 @@ from typing import Any, Mapping
 
 from keras_cifar.errors import ZooError
 from keras_cifar.zoo import rules
+from keras_cifar.zoo.recipe import DEFAULT_RECIPE, Recipe
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
 
-LAYER_KINDS = ("conv", "maxpool", "flatten", "dense", "dropout", "batchnorm")
+LAYER_KINDS = ("conv", "maxpool", "flatten", "dense", "dropout", "batchnorm", "whiten",
+               "activation", "globalmaxpool", "scale")
 ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "elu")
 PADDINGS = ("valid", "same")
-PREPROCESSES = ("unit", "symmetric")
+PREPROCESSES = ("unit", "symmetric", "standardize")
+CONV_INITS = ("default", "dirac")
+# CIFAR-10's per-channel mean and standard deviation of [0, 1] pixels, as airbench (and most
+# CIFAR code) uses them for `standardize`.
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
 # Ids name run directories and files: lower-case ASCII letters, digits, '.', '_', '-', starting
 # with a letter or digit, so an id can never climb out of a folder ('..', '/') or trip a tool.
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -36,13 +43,29 @@ _LAYER_KEYS: dict[str, dict[str, Any]] = {
         "strides": 1,
         "padding": "valid",
         "activation": "linear",
+        "use_bias": True,
+        "init": "default",
     },
     "maxpool": {"pool_size": 2, "strides": None},
     "flatten": {},
-    "dense": {"units": None, "activation": "linear"},
+    "dense": {"units": None, "activation": "linear", "use_bias": True},
     "dropout": {"rate": None},
-    "batchnorm": {},
+    "batchnorm": {"momentum": 0.99, "epsilon": 0.001, "scale": True},
+    # A frozen patch-whitening convolution (2 * k * k * channels filters), initialised from the
+    # training images before training; its bias trains (see the recipe's whiten_bias_epochs).
+    "whiten": {"kernel_size": 2, "epsilon": 5e-4, "images": 5000},
+    "activation": {"activation": None},
+    "globalmaxpool": {},
+    "scale": {"factor": None},
 }
+# Options added after runs were published: written out only where they differ from these
+# defaults, so that the networks' serialised form, and with it every run's identity, is unchanged.
+_QUIET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "conv": {"use_bias": True, "init": "default"},
+    "dense": {"use_bias": True},
+    "batchnorm": {"momentum": 0.99, "epsilon": 0.001, "scale": True},
+}
+WEIGHTED_KINDS = ("conv", "dense", "batchnorm", "whiten")
 _TRAIN_KEYS = ("lr", "momentum", "epochs", "batch_size")
 
 
@@ -58,6 +81,8 @@ class LayerSpec:
         output_shape: the shape (without batch) it produces.
         fan_in: inputs per output unit (conv: k*k*channels, dense: units in), else None.
         params: number of weights (trainable and not) it holds.
+        trainable_params: the weights training changes (a whitening kernel, BatchNorm's moving
+            statistics are not), as PyTorch counts `requires_grad` parameters.
     """
 
     kind: str
@@ -67,6 +92,7 @@ class LayerSpec:
     output_shape: tuple[int, ...]
     fan_in: int | None
     params: int
+    trainable_params: int = 0
 
     def describe(self) -> str:
         """Returns a short human form, e.g. `conv3x3(64)` or `dense(512)`."""
@@ -83,15 +109,27 @@ class LayerSpec:
             text = f"dense({o['units']})"
         elif self.kind == "dropout":
             text = f"dropout({o['rate']})"
+        elif self.kind == "whiten":
+            text = f"whiten{o['kernel_size']}x{o['kernel_size']}"
+        elif self.kind == "activation":
+            text = o["activation"]
+        elif self.kind == "scale":
+            text = f"x{o['factor']:.4g}"
+        elif self.kind == "batchnorm" and not o["scale"]:
+            text = "batchnorm(no scale)"
         else:
             text = self.kind
-        if o.get("activation", "linear") != "linear":
+        if self.kind != "activation" and o.get("activation", "linear") != "linear":
             text += f"-{o['activation']}"
+        if o.get("use_bias") is False:
+            text += "(no bias)"
         return text
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the layer as it would be written in zoo.json."""
-        return {"kind": self.kind, **dict(self.options)}
+        quiet = _QUIET_DEFAULTS.get(self.kind, {})
+        return {"kind": self.kind, **{k: v for k, v in self.options.items()
+                                      if not (k in quiet and v == quiet[k])}}
 
 
 @dataclass(frozen=True)
@@ -136,8 +174,10 @@ class NetworkSpec:
         title: a human title.
         layers: the resolved layers, in order.
         preprocess: `unit` ([0, 1]) or `symmetric` ([-1, 1]).
-        train: the network's default training settings.
+        train: the network's default training settings (its recipe's, with its own changes).
         init: the default weight initialisation, `torch` or `keras`.
+        recipe: the id of its default training recipe (`report` for the report's networks).
+        source: where the network comes from (repository, commit, file), or None.
     """
 
     id: str
@@ -146,11 +186,23 @@ class NetworkSpec:
     preprocess: str
     train: TrainSettings
     init: str = "torch"
+    recipe: str = "report"
+    source: Mapping[str, Any] | None = None
 
     @property
     def params(self) -> int:
         """Total number of weights, as `model.count_params()` gives it."""
         return sum(layer.params for layer in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        """The weights training changes, as PyTorch counts `requires_grad` parameters at the
+        start of training (a whitening kernel and BatchNorm's statistics excluded)."""
+        return sum(layer.trainable_params for layer in self.layers)
+
+    def layers_of(self, kind: str) -> list[LayerSpec]:
+        """The layers of one kind, in order."""
+        return [layer for layer in self.layers if layer.kind == kind]
 
     @property
     def is_convolutional(self) -> bool:
@@ -162,8 +214,9 @@ class NetworkSpec:
         return " > ".join(layer.describe() for layer in self.layers)
 
     def to_dict(self) -> dict[str, Any]:
-        """Returns the network as it would be written in zoo.json."""
-        return {
+        """Returns the network as it would be written in zoo.json (its default recipe only
+        where it is not the report's, so the report's networks serialise as they always have)."""
+        out = {
             "id": self.id,
             "title": self.title,
             "preprocess": self.preprocess,
@@ -171,6 +224,9 @@ class NetworkSpec:
             "layers": [layer.to_dict() for layer in self.layers],
             "train": {k: getattr(self.train, k) for k in _TRAIN_KEYS},
         }
+        if self.recipe != DEFAULT_RECIPE:
+            out["recipe"] = self.recipe
+        return out
 
 
 @dataclass(frozen=True)
@@ -220,6 +276,9 @@ class ExperimentSpec:
         train: the SGD settings as run.
         original: the notebook's final numbers, or None for experiments of a user's own zoo.
         report_text: what the report's text says of it.
+        recipe: the id of its training recipe.
+        group: a name to select experiments by (`reproduce run --group ladder`), or None.
+        title: a human title (the ladder's rung), or None.
     """
 
     id: str
@@ -227,6 +286,9 @@ class ExperimentSpec:
     train: TrainSettings
     original: OriginalResult | None = None
     report_text: ReportText = ReportText()
+    recipe: str = "report"
+    group: str | None = None
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +298,38 @@ class Zoo:
     path: Path
     networks: Mapping[str, NetworkSpec] = field(default_factory=dict)
     experiments: Mapping[str, ExperimentSpec] = field(default_factory=dict)
+    recipes: Mapping[str, Recipe] = field(default_factory=lambda: {DEFAULT_RECIPE: Recipe()})
+
+    def recipe(self, name: str) -> Recipe:
+        """Returns the recipe called `name`.
+
+        Raises:
+            ZooError: no such recipe; the message lists the known ids and the nearest one.
+        """
+        if name in self.recipes:
+            return self.recipes[name]
+        raise ZooError(_unknown_message("recipe", name, list(self.recipes), self.path))
+
+    def settings(self, network: NetworkSpec, recipe: str | None = None) -> TrainSettings:
+        """SGD's settings for `network` under a recipe: the network's own for its default
+        recipe, else the recipe's, with what the recipe leaves out from the network's."""
+        if recipe is None or recipe == network.recipe:
+            return network.train
+        return network.train.replace(**self.recipe(recipe).train)
+
+    def experiments_in(self, group: str | None) -> list[ExperimentSpec]:
+        """The experiments of a group (None: the report's own, which have none), in file order."""
+        return [e for e in self.experiments.values() if e.group == group]
+
+    @property
+    def report_experiments(self) -> list[ExperimentSpec]:
+        """The report's experiments (those in no group), in file order."""
+        return self.experiments_in(None)
+
+    @property
+    def groups(self) -> list[str]:
+        """The experiment groups, in file order of their first experiment."""
+        return list(dict.fromkeys(e.group for e in self.experiments.values() if e.group))
 
     def network(self, name: str) -> NetworkSpec:
         """Returns the network called `name`.

@@ -1,0 +1,191 @@
+"""The ladder: from the report's CNN 3 to airbench93, one change at a time.
+
+Its rungs are the zoo's `ladder` experiments, trained by `reproduce run --group ladder` like
+any other; this module turns their run directories into LADDER.md (mean +- sd over seeds,
+epochs, minutes, and each rung's gain over the one before with its standard error) and
+ladder.png (test accuracy against training minutes, one line per rung). Like RESULTS.md it
+needs only config.json, history.csv and metrics.json, so it redraws from a published folder.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from keras_cifar import _fs
+from keras_cifar.reproduce import results
+from keras_cifar.zoo import ExperimentSpec, Zoo
+
+LADDER_GROUP = "ladder"
+LADDER_MD = "LADDER.md"
+LADDER_CSV = "ladder.csv"
+LADDER_PNG = "ladder.png"
+# A gain is called real when it is at least this many standard errors from zero.
+NOISE_SE = 2.0
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rung over its finished seeds.
+
+    Attributes:
+        experiment: the zoo experiment.
+        runs: its finished runs.
+        accuracies: each seed's final test accuracy, with test-time augmentation where the
+            rung's recipe has it (`metrics.json`'s `tta_test_accuracy`).
+        minutes: each seed's training minutes (the epochs' wall clock).
+        cpus: the CPU models the runs record.
+    """
+
+    experiment: ExperimentSpec
+    runs: tuple
+    accuracies: tuple[float, ...]
+    minutes: tuple[float, ...]
+    cpus: tuple[str, ...]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.accuracies)
+
+    @property
+    def sd(self) -> float | None:
+        return statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else None
+
+    @property
+    def standard_error(self) -> float | None:
+        return None if self.sd is None else self.sd / math.sqrt(len(self.accuracies))
+
+
+def final_accuracy(run: results.FinishedRun) -> float:
+    """A run's final test accuracy, test-time augmented where its recipe asked for it."""
+    return float(run.metrics.get("tta_test_accuracy", run.final_accuracy))
+
+
+def ladder_rungs(zoo: Zoo, out_dir) -> list[Rung]:
+    """The ladder's rungs with at least one finished seed in `out_dir`, in zoo order."""
+    rungs = []
+    for experiment in zoo.experiments_in(LADDER_GROUP):
+        runs = results.finished_runs(out_dir, experiment)
+        if not runs:
+            continue
+        rungs.append(Rung(
+            experiment=experiment, runs=tuple(runs),
+            accuracies=tuple(final_accuracy(r) for r in runs),
+            minutes=tuple(r.seconds / 60 for r in runs),
+            cpus=tuple(sorted({r.cpu for r in runs if r.cpu})),
+        ))
+    return rungs
+
+
+def gain(previous: Rung, rung: Rung) -> tuple[float, float | None]:
+    """(mean difference, its standard error sqrt(se1^2 + se2^2)); None where a side has one
+    seed."""
+    difference = rung.mean - previous.mean
+    if previous.standard_error is None or rung.standard_error is None:
+        return difference, None
+    return difference, math.hypot(previous.standard_error, rung.standard_error)
+
+
+def gain_words(difference: float, se: float | None) -> str:
+    """`+3.1 +- 0.4 points`, and whether it is within seed noise (NOISE_SE standard errors)."""
+    text = f"{100 * difference:+.2f}"
+    if se is None:
+        return text + " (one seed: noise unknown)"
+    text += f" +- {100 * se:.2f}"
+    if abs(difference) < NOISE_SE * se:
+        return text + " (within seed noise)"
+    return text
+
+
+def ladder_markdown(zoo: Zoo, rungs: list[Rung]) -> str:
+    """LADDER.md: the table, then the notes on what each rung changes."""
+    lines = [
+        "# The ladder: from the report's CNN 3 to airbench93",
+        "",
+        "Each rung changes one thing (the zoo's `ladder` experiments; `keras-cifar reproduce "
+        "run --group ladder`). Accuracy: the final test accuracy, mean +- sample sd over "
+        "seeds, with test-time augmentation only where the rung's recipe has it (h). Minutes: "
+        "mean training time per run on the CPU named below. Gain: the difference of means "
+        f"from the rung above +- its standard error; within {NOISE_SE:g} standard errors it "
+        "is called seed noise.",
+        "",
+        "| rung | network | recipe | seeds | epochs | accuracy | minutes | gain (points) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    previous = None
+    for rung in rungs:
+        e = rung.experiment
+        accuracy = f"{rung.mean:.2%}" + (f" +- {100 * rung.sd:.2f}" if rung.sd is not None else "")
+        gain_text = "" if previous is None else gain_words(*gain(previous, rung))
+        lines.append(f"| {e.title or e.id} | {e.network} | {e.recipe} | {len(rung.accuracies)} | "
+                     f"{e.train.epochs} | {accuracy} | {statistics.fmean(rung.minutes):.1f} | "
+                     f"{gain_text} |")
+        previous = rung
+    cpus = sorted({cpu for rung in rungs for cpu in rung.cpus})
+    lines += ["", f"CPU: {', '.join(cpus) or 'not recorded'}.", "", "## The rungs", ""]
+    for rung in rungs:
+        e = rung.experiment
+        recipe = zoo.recipe(e.recipe)
+        t = e.train
+        lines.append(f"- **{e.title or e.id}** (`{e.id}`): {e.network}, recipe `{recipe.id}` "
+                     f"({recipe.describe()}); lr {t.lr:g}, momentum {t.momentum:g}, batch "
+                     f"{t.batch_size}, {t.epochs} epochs. Runs: "
+                     + ", ".join(f"`{r.run_dir.parent.name}/{r.run_dir.name}` "
+                                 f"{a:.2%}" for r, a in zip(rung.runs, rung.accuracies)) + ".")
+        if e.original is not None and e.original.test_accuracy is not None:
+            lines.append(f"  Published: {e.original.test_accuracy:.1%} ({e.original.source}).")
+    return "\n".join(lines) + "\n"
+
+
+def ladder_csv(rungs: list[Rung]) -> str:
+    """One line per rung and seed: the numbers behind the table."""
+    lines = ["experiment,seed,accuracy,minutes,run_dir"]
+    for rung in rungs:
+        for run, accuracy, minutes in zip(rung.runs, rung.accuracies, rung.minutes):
+            lines.append(f"{rung.experiment.id},{run.seed},{accuracy:.4f},{minutes:.2f},"
+                         f"{run.run_dir.parent.name}/{run.run_dir.name}")
+    return "\n".join(lines) + "\n"
+
+
+def ladder_figure(rungs: list[Rung]):
+    """Test accuracy against training minutes: each rung's mean curve over its seeds, with
+    its final (test-time-augmented) mean as a marker."""
+    from keras_cifar.plots.figures import _figure
+
+    fig, axes = _figure(1, 1, figsize=(8, 5), squeeze=False)
+    ax = axes[0][0]
+    for rung in rungs:
+        epochs = min(len(r.history) for r in rung.runs)
+        minutes, accuracy = [], []
+        for epoch in range(epochs):
+            minutes.append(statistics.fmean(
+                sum(row.get("seconds", 0.0) for row in r.history[:epoch + 1]) / 60 for r in rung.runs))
+            accuracy.append(statistics.fmean(r.history[epoch]["val_accuracy"] for r in rung.runs))
+        label = rung.experiment.title or rung.experiment.id
+        (line,) = ax.plot(minutes, accuracy, marker=".", label=label)
+        ax.plot([minutes[-1]], [rung.mean], marker="*", markersize=10, color=line.get_color())
+    ax.set_xlabel("training minutes (mean over seeds)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("The ladder: one change at a time (star: final, with TTA where used)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def write_ladder(zoo: Zoo, out_dir) -> Path | None:
+    """Writes LADDER.md, ladder.csv and ladder.png into `out_dir` from its ladder runs;
+    returns LADDER.md's path, or None when no rung has a finished run there."""
+    from keras_cifar.plots.figures import _save
+
+    out_dir = Path(out_dir)
+    rungs = ladder_rungs(zoo, out_dir)
+    if not rungs:
+        return None
+    _fs.atomic_write_text(out_dir / LADDER_CSV, ladder_csv(rungs))
+    _save(ladder_figure(rungs), out_dir / LADDER_PNG)
+    path = out_dir / LADDER_MD
+    _fs.atomic_write_text(path, ladder_markdown(zoo, rungs))
+    return path

@@ -1,0 +1,79 @@
+"""The ladder's table and figure from run directories: means, seeds, minutes, gains with their
+standard errors, seed noise called by name, TTA only where the recipe has it."""
+
+import json
+
+import pytest
+
+from keras_cifar.reproduce import ladder
+from keras_cifar.training import rundir
+
+from conftest import ZOO
+
+
+def _fake_run(out, experiment_id, seed, accuracies, seconds=60.0, tta=None):
+    e = ZOO.experiment(experiment_id)
+    name = experiment_id if seed == 0 else f"{experiment_id}-s{seed}"
+    run_dir = out / "runs" / name
+    run_dir.mkdir(parents=True)
+    identity = {"network": {"id": e.network}, "lr": e.train.lr, "momentum": e.train.momentum,
+                "epochs": e.train.epochs, "batch_size": e.train.batch_size, "seed": seed}
+    (run_dir / rundir.CONFIG).write_text(json.dumps(
+        {"identity": identity, "status": "finished", "cpu": "Test CPU"}))
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss,seconds"]
+    rows += [f"{i},0.5,1.0,{a},1.0,{seconds}" for i, a in enumerate(accuracies)]
+    (run_dir / rundir.HISTORY).write_text("\n".join(rows) + "\n")
+    metrics = {"test_accuracy": accuracies[-1], "seconds": seconds * len(accuracies)}
+    if tta is not None:
+        metrics.update(tta="mirror_translate", tta_test_accuracy=tta)
+    (run_dir / rundir.METRICS).write_text(json.dumps(metrics))
+
+
+@pytest.fixture
+def out(tmp_path):
+    _fake_run(tmp_path, "ladder-a", 0, [0.6, 0.70])
+    _fake_run(tmp_path, "ladder-a", 1, [0.6, 0.72])
+    _fake_run(tmp_path, "ladder-b", 0, [0.7, 0.80])
+    _fake_run(tmp_path, "ladder-b", 1, [0.7, 0.82])
+    _fake_run(tmp_path, "ladder-g", 0, [0.8, 0.805], seconds=30.0)
+    _fake_run(tmp_path, "ladder-g", 1, [0.8, 0.815], seconds=30.0)
+    _fake_run(tmp_path, "ladder-h", 0, [0.8, 0.80], seconds=30.0, tta=0.81)
+    _fake_run(tmp_path, "ladder-h", 1, [0.8, 0.82], seconds=30.0, tta=0.83)
+    return tmp_path
+
+
+def test_rungs_use_the_tta_accuracy_only_where_the_recipe_has_it(out):
+    rungs = {r.experiment.id: r for r in ladder.ladder_rungs(ZOO, out)}
+    assert list(rungs) == ["ladder-a", "ladder-b", "ladder-g", "ladder-h"]  # zoo order, run only
+    assert rungs["ladder-a"].accuracies == (0.70, 0.72)
+    assert rungs["ladder-h"].accuracies == (0.81, 0.83)
+    assert rungs["ladder-g"].minutes == (1.0, 1.0) and rungs["ladder-a"].minutes == (2.0, 2.0)
+    assert rungs["ladder-a"].cpus == ("Test CPU",)
+
+
+def test_gain_and_its_standard_error(out):
+    a, b, g, h = ladder.ladder_rungs(ZOO, out)
+    difference, se = ladder.gain(a, b)
+    assert difference == pytest.approx(0.10)
+    # each side: sd 0.01414 over 2 seeds, se 0.01; the difference's se is sqrt(2) * 0.01
+    assert se == pytest.approx(2 ** 0.5 * 0.01)
+    assert "(within seed noise)" not in ladder.gain_words(difference, se)
+    small, small_se = ladder.gain(g, h)
+    assert ladder.gain_words(small, small_se).endswith("(within seed noise)")
+    assert ladder.gain_words(0.01, None) == "+1.00 (one seed: noise unknown)"
+
+
+def test_write_ladder_writes_table_csv_and_figure(out):
+    path = ladder.write_ladder(ZOO, out)
+    text = path.read_text()
+    assert "| (a) CNN 3, the report's recipe | cnn3 | report | 2 | 20 | 71.00% +- 1.41 | 2.0 |  |" in text
+    assert "+10.00 +- 1.41" in text and "CPU: Test CPU." in text
+    assert "Published: 93.0%" in text and "`runs/ladder-h-s1` 83.00%" in text
+    assert (out / ladder.LADDER_PNG).stat().st_size > 10_000
+    csv_lines = (out / ladder.LADDER_CSV).read_text().splitlines()
+    assert csv_lines[0] == "experiment,seed,accuracy,minutes,run_dir" and len(csv_lines) == 9
+
+
+def test_no_ladder_runs_writes_nothing(tmp_path):
+    assert ladder.write_ladder(ZOO, tmp_path) is None
+    assert not (tmp_path / ladder.LADDER_MD).exists()
