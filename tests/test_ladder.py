@@ -77,3 +77,13 @@ def test_write_ladder_writes_table_csv_and_figure(out):
 def test_no_ladder_runs_writes_nothing(tmp_path):
     assert ladder.write_ladder(ZOO, tmp_path) is None
     assert not (tmp_path / ladder.LADDER_MD).exists()
+
+
+def test_minutes_ignore_one_stretched_epoch(tmp_path):
+    _fake_run(tmp_path, "ladder-a", 0, [0.6, 0.7, 0.7])
+    history = tmp_path / "runs" / "ladder-a" / rundir.HISTORY
+    rows = history.read_text().splitlines()
+    rows[2] = rows[2].replace(",60.0", ",960.0")  # a 15-minute pause inside epoch 2
+    history.write_text("\n".join(rows) + "\n")
+    (rung,) = ladder.ladder_rungs(ZOO, tmp_path)
+    assert rung.minutes == (3.0,)

@@ -120,8 +120,9 @@ def adapt_to_cpu_float32() -> None:
     utils.CifarLoader.__init__.__defaults__ = (*defaults[:-1], "cpu")  # gpu=0 -> "cpu"
 
 
-def train_one(variant: str, seed: int, threads: int) -> dict:
-    """Trains airbench's `train<variant>` once with torch seeded by `seed`; returns its record."""
+def train_one(variant: str, seed: int, threads: int, epochs: float | None = None) -> dict:
+    """Trains airbench's `train<variant>` once with torch seeded by `seed` (for `epochs` instead
+    of its own where given: the speed benchmark's short runs); returns its record."""
     import torch
 
     torch.set_num_threads(threads)
@@ -154,7 +155,8 @@ def train_one(variant: str, seed: int, threads: int) -> dict:
 
     torch.manual_seed(seed)
     started = time.perf_counter()
-    getattr(airbench, f"train{variant}")(make_net=counting_make_net, run=0, verbose=True)
+    options = {} if epochs is None else {"epochs": epochs}
+    getattr(airbench, f"train{variant}")(make_net=counting_make_net, run=0, verbose=True, **options)
     utils.print_training_details = original_print
     final = rows[-1]
     return {"variant": f"airbench{variant}", "seed": seed,

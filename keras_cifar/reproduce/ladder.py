@@ -35,7 +35,8 @@ class Rung:
         runs: its finished runs.
         accuracies: each seed's final test accuracy, with test-time augmentation where the
             rung's recipe has it (`metrics.json`'s `tta_test_accuracy`).
-        minutes: each seed's training minutes (the epochs' wall clock).
+        minutes: each seed's training minutes: its epochs times its median epoch's wall clock
+            (`run_minutes`).
         cpus: the CPU models the runs record.
     """
 
@@ -73,10 +74,18 @@ def ladder_rungs(zoo: Zoo, out_dir) -> list[Rung]:
         rungs.append(Rung(
             experiment=experiment, runs=tuple(runs),
             accuracies=tuple(final_accuracy(r) for r in runs),
-            minutes=tuple(r.seconds / 60 for r in runs),
+            minutes=tuple(run_minutes(r) for r in runs),
             cpus=tuple(sorted({r.cpu for r in runs if r.cpu})),
         ))
     return rungs
+
+
+def run_minutes(run: results.FinishedRun) -> float:
+    """A run's training minutes as its epochs times its median epoch: an epoch stretched by
+    the machine being paused or shared for a while (a benchmark timed beside the ladder)
+    does not count, the first epoch's tracing barely does."""
+    seconds = [row.get("seconds", 0.0) for row in run.history]
+    return len(seconds) * statistics.median(seconds) / 60 if seconds else 0.0
 
 
 def gain(previous: Rung, rung: Rung) -> tuple[float, float | None]:
@@ -107,7 +116,7 @@ def ladder_markdown(zoo: Zoo, rungs: list[Rung]) -> str:
         "Each rung changes one thing (the zoo's `ladder` experiments; `keras-cifar reproduce "
         "run --group ladder`). Accuracy: the final test accuracy, mean +- sample sd over "
         "seeds, with test-time augmentation only where the rung's recipe has it (h). Minutes: "
-        "mean training time per run on the CPU named below. Gain: the difference of means "
+        "mean training time per run on the CPU named below (epochs x the run's median epoch). Gain: the difference of means "
         f"from the rung above +- its standard error; within {NOISE_SE:g} standard errors it "
         "is called seed noise.",
         "",

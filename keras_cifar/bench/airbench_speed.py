@@ -1,0 +1,203 @@
+"""airbench93 in keras-cifar against airbench's own code, side by side on this CPU.
+
+    (run it with scripts/bench_airbench.py)
+
+`--rounds` times, alternating so that machine drift hits both alike, each in a fresh process:
+- keras-cifar: airbench93 as `train` builds it (`compiled_model`, the recipe's tf.data
+  pipeline with augmentation, whitening init, `RecipeSGD` with lookahead) fitted `--epochs`
+  epochs with no validation pass, then the test-time-augmented evaluation, timed apart;
+- airbench: its own `train93`, unmodified, float32 on the CPU (`keras_cifar.reference.airbench`),
+  for the same epochs; its per-epoch training time (its `total_time_seconds`, which leaves out
+  its evaluations).
+Each worker's peak resident memory is read by `/usr/bin/time -v` where it exists (else
+`getrusage`). Reported: median seconds per epoch over every epoch but each run's first (the
+trace / warm-up), the ratio, a full run's projection (11 epochs, whitening init, TTA
+evaluation) against the issue's 30 minutes, and the fraction of this machine's float32 matmul
+peak (measured in the same run) that each side's training reaches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FULL_EPOCHS = 11  # airbench93's
+TARGET_MINUTES = 30
+TARGET_RATIO = 1.5
+
+
+def training_flops_per_image(spec) -> float:
+    """FLOPs of one training image as the step computes them (forward, weight gradients, and
+    input gradients for every layer but the first; `costs.reproduction_flops`'s count)."""
+    from keras_cifar.bench.costs import layer_macs
+
+    macs = layer_macs(spec)
+    return 2 * (2 * sum(macs) + sum(macs[1:]))
+
+
+def keras_worker(settings: dict) -> dict:
+    """One keras-cifar measurement (runs in its own process)."""
+    from keras_cifar._env import cpu_model, prefer_onednn
+
+    prefer_onednn()  # as the CLI asks for it
+    import keras
+    import numpy as np
+
+    from keras_cifar.data.spec import DataSpec
+    from keras_cifar.data.pipelines import train_pipeline
+    from keras_cifar.models.whitening import initialise_whitening
+    from keras_cifar.training.config import RunConfig
+    from keras_cifar.training.train import compiled_model, tta_metrics
+    from keras_cifar.zoo import load_zoo
+    from keras_cifar.bench.speed import matmul_peak_gflops
+
+    zoo = load_zoo()
+    spec = zoo.network(settings["network"])
+    data = DataSpec.of(settings["data"]).load()
+    config = RunConfig.of(spec, recipe=zoo.recipe(spec.recipe), epochs=settings["epochs"])
+    keras.utils.set_random_seed(0)
+    train_ds, _, steps = train_pipeline(data.train_images, data.train_labels, config.batch_size,
+                                        config.seed, config.epochs, augment=config.recipe.augment)
+    model, _, speed = compiled_model(config, steps)
+    start = time.perf_counter()
+    initialise_whitening(model, spec, data.train_images)
+    whitening_seconds = time.perf_counter() - start
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.start)
+
+    seconds: list[float] = []
+    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=[Clock()],
+              verbose=0)
+    start = time.perf_counter()
+    tta = tta_metrics(model, data.test_images, data.test_labels, config.recipe.tta)
+    tta_seconds = time.perf_counter() - start
+    return {"epoch_seconds": seconds, "whitening_seconds": whitening_seconds,
+            "tta_seconds": tta_seconds, "tta_accuracy": tta["tta_test_accuracy"],
+            "steps_per_epoch": steps, "train_images": int(len(data.train_labels)),
+            "speed": speed, "cpu": cpu_model(), "matmul_gflops": matmul_peak_gflops("tf"),
+            "versions": {"keras": keras.__version__, "numpy": np.__version__}}
+
+
+def airbench_worker(settings: dict) -> dict:
+    """One airbench measurement (runs in its own process, in the airbench environment)."""
+    from keras_cifar.reference import airbench
+    from keras_cifar.bench.speed import matmul_peak_gflops
+
+    out = Path(settings["cache"])
+    airbench.write_airbench_cache(Path(settings["data"]), out)
+    airbench.adapt_to_cpu_float32()
+    os.chdir(out)
+    record = airbench.train_one("93", 0, settings["threads"], epochs=settings["epochs"])
+    totals = [r["total_time_seconds"] for r in record["epochs"] if isinstance(r["epoch"], int)]
+    seconds = [b - a for a, b in zip([0.0] + totals[:-1], totals)]
+    return {"epoch_seconds": seconds, "torch": record["torch_version"], "cpu": record["cpu"],
+            "matmul_gflops": matmul_peak_gflops("torch")}
+
+
+def _peak_rss_mib(stderr: str) -> float | None:
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    return int(match.group(1)) / 1024 if match else None
+
+
+def _measure(python: str, kind: str, settings: dict, env: dict) -> dict:
+    command = [python, "-m", "keras_cifar.bench.airbench_speed", kind, json.dumps(settings)]
+    timer = shutil.which("time") or "/usr/bin/time"
+    if os.path.exists(timer):
+        command = [timer, "-v", *command]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {kind} worker failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["peak_rss_mib"] = _peak_rss_mib(done.stderr)
+    return result
+
+
+def summarise(keras_runs: list[dict], airbench_runs: list[dict], flops_per_epoch: float) -> dict:
+    """Medians over every epoch but each run's first, the ratio and the projections."""
+    steady = lambda runs: [s for r in runs for s in r["epoch_seconds"][1:]]  # noqa: E731
+    first = lambda runs: statistics.median(r["epoch_seconds"][0] for r in runs)  # noqa: E731
+    k, a = statistics.median(steady(keras_runs)), statistics.median(steady(airbench_runs))
+    extra = (statistics.median(r["whitening_seconds"] for r in keras_runs)
+             + statistics.median(r["tta_seconds"] for r in keras_runs))
+    full = first(keras_runs) + (FULL_EPOCHS - 1) * k + extra
+    peak = statistics.median(r["matmul_gflops"] for r in keras_runs)
+    torch_peak = statistics.median(r["matmul_gflops"] for r in airbench_runs)
+    return {
+        "keras_epoch_seconds": k, "airbench_epoch_seconds": a,
+        "keras_first_epoch_seconds": first(keras_runs),
+        "airbench_first_epoch_seconds": first(airbench_runs),
+        "speedup": a / k, "target_speedup": TARGET_RATIO,
+        "keras_full_run_minutes": full / 60,
+        "airbench_full_run_minutes": (first(airbench_runs) + (FULL_EPOCHS - 1) * a) / 60,
+        "target_minutes": TARGET_MINUTES,
+        "keras_gflops": flops_per_epoch / k / 1e9, "airbench_gflops": flops_per_epoch / a / 1e9,
+        "tf_matmul_gflops": peak, "torch_matmul_gflops": torch_peak,
+        "keras_fraction_of_peak": flops_per_epoch / k / 1e9 / peak,
+        "airbench_fraction_of_peak": flops_per_epoch / a / 1e9 / torch_peak,
+        "keras_peak_rss_mib": max((r["peak_rss_mib"] or 0) for r in keras_runs) or None,
+        "airbench_peak_rss_mib": max((r["peak_rss_mib"] or 0) for r in airbench_runs) or None,
+    }
+
+
+def run(args) -> int:
+    """Runs the benchmark the script's options (`args`) ask for; writes JSON and a table."""
+    from keras_cifar._env import cpu_model
+    from keras_cifar.zoo import load_zoo
+
+    spec = load_zoo().network("airbench93")
+    threads = args.threads or os.cpu_count() or 1
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    keras_runs, airbench_runs = [], []
+    with tempfile.TemporaryDirectory() as cache:
+        for round_ in range(args.rounds):
+            keras_runs.append(_measure(sys.executable, "keras", {
+                "network": "airbench93", "data": args.data_dir, "epochs": args.epochs}, env))
+            print(f"round {round_ + 1}: keras-cifar epochs "
+                  f"{[round(s, 1) for s in keras_runs[-1]['epoch_seconds']]} s", flush=True)
+            airbench_runs.append(_measure(args.airbench_python, "airbench", {
+                "data": args.data_dir, "epochs": args.epochs, "threads": threads,
+                "cache": cache}, {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}))
+            print(f"round {round_ + 1}: airbench epochs "
+                  f"{[round(s, 1) for s in airbench_runs[-1]['epoch_seconds']]} s", flush=True)
+    images = keras_runs[0]["train_images"]
+    summary = summarise(keras_runs, airbench_runs, images * training_flops_per_image(spec))
+    result = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
+              "epochs": args.epochs, "rounds": args.rounds, "data": args.data_dir,
+              "summary": summary, "keras": keras_runs, "airbench": airbench_runs,
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    s = summary
+    print(f"\nairbench93 on {result['cpu']} ({result['cores']} cores), medians over epochs 2+:")
+    print("| | keras-cifar | airbench (PyTorch) |\n| --- | ---: | ---: |")
+    print(f"| seconds per epoch | {s['keras_epoch_seconds']:.1f} | {s['airbench_epoch_seconds']:.1f} |")
+    print(f"| full run, minutes (11 epochs{', TTA'}) | {s['keras_full_run_minutes']:.1f} | "
+          f"{s['airbench_full_run_minutes']:.1f} |")
+    print(f"| GFLOP/s (fraction of matmul peak) | {s['keras_gflops']:.0f} "
+          f"({s['keras_fraction_of_peak']:.0%}) | {s['airbench_gflops']:.0f} "
+          f"({s['airbench_fraction_of_peak']:.0%}) |")
+    print(f"| peak RSS, MiB | {s['keras_peak_rss_mib']} | {s['airbench_peak_rss_mib']} |")
+    print(f"\nkeras-cifar is {s['speedup']:.2f}x airbench's speed (target {TARGET_RATIO}x); a full "
+          f"run {s['keras_full_run_minutes']:.1f} min (target <= {TARGET_MINUTES}).")
+    return 0
+
+
+if __name__ == "__main__":
+    kind, settings = sys.argv[1], json.loads(sys.argv[2])
+    worker = {"keras": keras_worker, "airbench": airbench_worker}[kind]
+    print(json.dumps(worker(settings)))
