@@ -336,7 +336,7 @@ def zoo_list(ctx, as_json):
             "id": n.id, "title": n.title, "layers": n.describe_layers(), "params": n.params,
             "lr": n.train.lr, "momentum": n.train.momentum, "epochs": n.train.epochs,
             "batch_size": n.train.batch_size,
-            "preprocess": n.preprocess,
+            "preprocess": n.preprocess, "recipe": n.recipe,
             "original_best_accuracy": z.original_best_accuracy(n.id),
         })
     if as_json:

@@ -16,6 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_airbench.py"
 
 def _keras(epochs, rss=1000.0):
     return {"epoch_seconds": epochs, "whitening_seconds": 2.0, "tta_seconds": 10.0,
+            "pipeline_images_per_s": 20_000.0, "train_images": 50_000,
             "matmul_gflops": 200.0, "peak_rss_mib": rss}
 
 
@@ -33,6 +34,7 @@ def test_summary_uses_steady_epochs_and_projects_a_full_run():
     assert s["keras_full_run_minutes"] == pytest.approx((95.0 + (FULL_EPOCHS - 1) * 51.0 + 12.0) / 60)
     assert s["keras_fraction_of_peak"] == pytest.approx(1e13 / 51.0 / 1e9 / 200.0)
     assert s["keras_peak_rss_mib"] == 1200.0
+    assert s["pipeline_images_per_s"] == 20_000.0 and s["training_images_per_s"] == 50_000 / 51.0
 
 
 def test_training_flops_of_airbench93():

@@ -156,3 +156,36 @@ def test_dtype_policy_is_explicit_and_the_global_policy_is_never_read(zoo, netwo
     assert all(w.dtype == "float32" for w in mixed.weights)  # variables stay float32
     logits = mixed(np.zeros((2, 32, 32, 3), "uint8"))
     assert logits.dtype == "float32" and logits.shape == (2, 10)
+
+
+def test_standardize_maps_the_cifar_mean_to_zero_and_one_sd_to_one():
+    from keras_cifar.zoo.spec import CIFAR_MEAN, CIFAR_STD
+
+    model = build_model("airbench93", seed=0)
+    rescale = model.get_layer("rescale")
+    mean = np.array(CIFAR_MEAN, np.float32) * 255
+    std = np.array(CIFAR_STD, np.float32) * 255
+    np.testing.assert_allclose(np.asarray(rescale(mean[None, None, None, :])), 0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(rescale((mean + std)[None, None, None, :])), 1, rtol=1e-5)
+
+
+def test_dirac_filters_pass_their_input_channel_through():
+    from keras_cifar.models.builder import dirac_kernel
+
+    kernel = dirac_kernel(np.ones((3, 3, 4, 6), np.float32))
+    assert kernel[1, 1, 2, 2] == 1 and kernel[..., :4].sum() == 4  # one tap per identity filter
+    np.testing.assert_array_equal(kernel[..., 4:], 1)  # the others keep their values
+    model = build_model("airbench93", seed=0)
+    conv = model.get_layer("conv2").kernel.numpy()  # 64 -> 64: all identity
+    np.testing.assert_array_equal(conv, dirac_kernel(conv))
+    x = np.random.default_rng(0).normal(size=(1, 5, 5, 64)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(model.get_layer("conv2")(x)), x, atol=1e-6)
+
+
+def test_a_saved_airbench_model_loads_in_plain_keras_with_its_weights(tmp_path):
+    model = build_model("airbench93", seed=3)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)

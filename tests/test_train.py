@@ -400,3 +400,34 @@ def test_train_cli_with_a_recipe_prints_the_tta_accuracy(runner, tmp_path):
     assert saved["identity"]["lr"] == 0.005  # mlp2's own: report-augmented brings no numbers
     bad = runner.invoke(cli, ["train", "mlp2", *SYNTHETIC, "--set", "schedule.peak=2"])
     assert bad.exit_code == 2 and "schedule" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_recipe_run_that_diverges_is_marked_failed_with_its_epochs_kept(tmp_path):
+    from keras_cifar.data import synthetic_data
+    from keras_cifar.errors import TrainingError
+
+    zoo = _tiny_bench_zoo()
+    config = RunConfig.of(zoo.network("tinybench"), recipe=zoo.recipe("airbench93"), lr=1e30,
+                          epochs=2)
+    with pytest.raises(TrainingError) as info:
+        train_run(config, synthetic_data(200, 100), out_dir=tmp_path, verbose=0)
+    run_dir = only_run_dir(tmp_path)
+    assert rundir.run_status(run_dir) is rundir.RunStatus.FAILED
+    assert info.value.epoch == rundir.read_config(run_dir)["diverged_epoch"]
+
+
+def test_a_recipe_preprocess_replaces_the_networks(tmp_path):
+    from keras_cifar.training.train import compiled_model
+    from keras_cifar.zoo.recipe import with_changes
+
+    network = ZOO.network("mlp2")  # symmetric: x / 127.5 - 1
+    config = RunConfig.of(network, recipe=with_changes(ZOO.recipe("report"),
+                                                       {"preprocess": "unit"}))
+    model, _, _ = compiled_model(config, steps_per_epoch=1)
+    pixels = np.full((1, 32, 32, 3), 255, np.uint8)
+    np.testing.assert_allclose(np.asarray(model.get_layer("rescale")(pixels)), 1.0)
+    plain, _, _ = compiled_model(RunConfig.of(network), steps_per_epoch=1)
+    np.testing.assert_allclose(np.asarray(plain.get_layer("rescale")(pixels)), 1.0)
+    zero = np.zeros((1, 32, 32, 3), np.uint8)
+    assert float(np.asarray(model.get_layer("rescale")(zero)).max()) == 0.0
+    assert float(np.asarray(plain.get_layer("rescale")(zero)).max()) == -1.0
