@@ -154,16 +154,20 @@ def _zoo(ctx: click.Context | None) -> Zoo:
     return cache[path]
 
 
-class NetworkType(click.ParamType):
-    """A network id of the zoo in use; completes ids and suggests the nearest on a typo."""
+class ZooEntryType(click.ParamType):
+    """A network or recipe id of the zoo in use; completes ids and suggests the nearest on a
+    typo."""
 
-    name = "network"
+    def __init__(self, what: str):
+        self.name = what
+        self._lookup = {"network": Zoo.network, "recipe": Zoo.recipe}[what]
+        self._entries = {"network": lambda z: z.networks, "recipe": lambda z: z.recipes}[what]
 
     def convert(self, value, param, ctx):
         if not isinstance(value, str):
             return value
         try:
-            return _zoo(ctx).network(value)
+            return self._lookup(_zoo(ctx), value)
         except ZooError as e:
             self.fail(str(e), param, ctx)
 
@@ -171,31 +175,15 @@ class NetworkType(click.ParamType):
         from click.shell_completion import CompletionItem
 
         try:
-            zoo = _zoo(ctx)
+            entries = self._entries(_zoo(ctx))
         except ZooError:
             return []
-        return [CompletionItem(n.id, help=n.title) for n in zoo.networks.values()
-                if n.id.startswith(incomplete)]
+        return [CompletionItem(i, help=e.title) for i, e in entries.items()
+                if i.startswith(incomplete)]
 
 
-NETWORK = NetworkType()
-
-
-class RecipeType(click.ParamType):
-    """A recipe id of the zoo in use; suggests the nearest on a typo."""
-
-    name = "recipe"
-
-    def convert(self, value, param, ctx):
-        if not isinstance(value, str):
-            return value
-        try:
-            return _zoo(ctx).recipe(value)
-        except ZooError as e:
-            self.fail(str(e), param, ctx)
-
-
-RECIPE = RecipeType()
+NETWORK = ZooEntryType("network")
+RECIPE = ZooEntryType("recipe")
 
 
 def _recipe_changes(ctx, param, values):

@@ -202,3 +202,16 @@ def zoo_file(tmp_path):
     path = tmp_path / "zoo.json"
     path.write_text(json.dumps(TEST_ZOO))
     return path
+
+
+def stop_after_epoch(epoch: int):
+    """A Keras callback that presses Ctrl-C at the end of `epoch`, after keras-cifar's backup
+    of it (its callbacks run first)."""
+    import keras
+
+    class StopAfterEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, index, logs=None):
+            if index == epoch:
+                raise KeyboardInterrupt
+
+    return StopAfterEpoch()

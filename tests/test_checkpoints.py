@@ -2,7 +2,6 @@
 
 import json
 
-import keras
 import pytest
 
 from keras_cifar import errors
@@ -13,22 +12,14 @@ from keras_cifar.training.config import RunConfig
 from keras_cifar.training.train import TrainingInterrupted, train_run
 from keras_cifar.zoo import get_network
 
+from conftest import stop_after_epoch
+
 DATA = synthetic_data(300, 100)
-
-
-class StopAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.stop_epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.stop_epoch:
-            raise KeyboardInterrupt
 
 
 def interrupted_run(tmp_path, epochs=4, after=1):
     with pytest.raises(TrainingInterrupted):
-        train_run(RunConfig.of(get_network("mlp2"), epochs=epochs), DATA, out_dir=tmp_path, name="r", verbose=0, callbacks=[StopAfterEpoch(after)])
+        train_run(RunConfig.of(get_network("mlp2"), epochs=epochs), DATA, out_dir=tmp_path, name="r", verbose=0, callbacks=[stop_after_epoch(after)])
     return tmp_path / "r"
 
 

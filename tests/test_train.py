@@ -20,7 +20,7 @@ from keras_cifar.training.config import RunConfig
 from keras_cifar._env import onednn_setting
 from keras_cifar.training.train import steps_per_execution, train_run
 
-from conftest import NETWORK_IDS, ZOO
+from conftest import NETWORK_IDS, ZOO, stop_after_epoch
 
 HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
 
@@ -321,18 +321,6 @@ def _tiny_bench_zoo():
     return parse_zoo(raw)
 
 
-class _StopAfter(keras.callbacks.Callback):
-    """Ctrl-C at the end of an epoch, after keras-cifar's backup of it."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.stop_epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.stop_epoch:
-            raise KeyboardInterrupt
-
-
 def test_a_recipe_run_records_its_recipe_whitening_and_tta(tmp_path):
     from keras_cifar.data import synthetic_data
 
@@ -365,7 +353,7 @@ def test_resume_mid_schedule_ends_equal_to_an_uninterrupted_run(tmp_path):
     data = synthetic_data(200, 100)
     whole = train_run(config, data, out_dir=tmp_path / "whole", verbose=0)
     with pytest.raises(TrainingInterrupted):
-        train_run(config, data, out_dir=tmp_path / "cut", verbose=0, callbacks=[_StopAfter(1)])
+        train_run(config, data, out_dir=tmp_path / "cut", verbose=0, callbacks=[stop_after_epoch(1)])
     resumed = train_run(config, data, out_dir=tmp_path / "cut", verbose=0, resume=True)
     assert [r["epoch"] for r in resumed.history] == [0, 1, 2]
     np.testing.assert_allclose([r["val_loss"] for r in resumed.history],

@@ -99,10 +99,9 @@ class RunConfig:
         A `recipe` given here brings the SGD numbers it declares (`Recipe.train`), unless it
         is the network's default recipe, whose numbers the network's own `train` already are.
         """
-        recipe = settings.get("recipe")
-        base = network.train
-        if recipe is not None and recipe.id != network.recipe:
-            base = base.replace(**recipe.train)
+        from keras_cifar.zoo.spec import settings_under
+
+        base = settings_under(network, settings.get("recipe"))
         train = base.replace(lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size)
         return cls(network=network, train=train, init=network.init if init is None else init,
                    **settings)

@@ -306,16 +306,11 @@ class Zoo:
         Raises:
             ZooError: no such recipe; the message lists the known ids and the nearest one.
         """
-        if name in self.recipes:
-            return self.recipes[name]
-        raise ZooError(_unknown_message("recipe", name, list(self.recipes), self.path))
+        return self._entry("recipe", name, self.recipes)
 
     def settings(self, network: NetworkSpec, recipe: str | None = None) -> TrainSettings:
-        """SGD's settings for `network` under a recipe: the network's own for its default
-        recipe, else the recipe's, with what the recipe leaves out from the network's."""
-        if recipe is None or recipe == network.recipe:
-            return network.train
-        return network.train.replace(**self.recipe(recipe).train)
+        """SGD's settings for `network` under a recipe (`settings_under`)."""
+        return settings_under(network, None if recipe is None else self.recipe(recipe))
 
     def experiments_in(self, group: str | None) -> list[ExperimentSpec]:
         """The experiments of a group (None: the report's own, which have none), in file order."""
@@ -337,9 +332,7 @@ class Zoo:
         Raises:
             ZooError: no such network; the message lists the known ids and the nearest one.
         """
-        if name in self.networks:
-            return self.networks[name]
-        raise ZooError(_unknown_message("network", name, list(self.networks), self.path))
+        return self._entry("network", name, self.networks)
 
     def experiment(self, name: str) -> ExperimentSpec:
         """Returns the experiment called `name`.
@@ -347,9 +340,12 @@ class Zoo:
         Raises:
             ZooError: no such experiment; the message lists the known ids.
         """
-        if name in self.experiments:
-            return self.experiments[name]
-        raise ZooError(_unknown_message("experiment", name, list(self.experiments), self.path))
+        return self._entry("experiment", name, self.experiments)
+
+    def _entry(self, what: str, name: str, entries: Mapping[str, Any]):
+        if name in entries:
+            return entries[name]
+        raise ZooError(_unknown_message(what, name, list(entries), self.path))
 
     def experiments_of(self, network_id: str) -> list[ExperimentSpec]:
         """Returns the experiments that train `network_id`, in file order."""
@@ -364,6 +360,14 @@ class Zoo:
             if e.original is not None and e.original.test_accuracy is not None
         ]
         return max(known) if known else None
+
+
+def settings_under(network: NetworkSpec, recipe: Recipe | None = None) -> TrainSettings:
+    """SGD's settings for `network` under `recipe`: the network's own for its default recipe
+    (or None), else the recipe's `train` numbers, with those it leaves out from the network's."""
+    if recipe is None or recipe.id == network.recipe:
+        return network.train
+    return network.train.replace(**recipe.train)
 
 
 def nearest(name: str, known: list[str]) -> str | None:
