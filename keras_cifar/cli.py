@@ -60,7 +60,8 @@ ARGUMENT_FLAGS = {
     "the same call": "the same command",
 }
 _ARGUMENT_PATTERNS = ((re.compile(r"`limit=(\d+)`"), r"--limit \1"),
-                      (re.compile(r'`format="([a-z_]+)"`'), r"--format \1"))
+                      (re.compile(r'`format="([a-z_]+)"`'), r"--format \1"),
+                      (re.compile(r'`backend="([a-z]+)"`'), r"--backend \1"))
 
 
 def for_cli(message: str) -> str:
@@ -184,6 +185,29 @@ class ZooEntryType(click.ParamType):
 
 NETWORK = ZooEntryType("network")
 RECIPE = ZooEntryType("recipe")
+
+
+def _backend(ctx, param, value):
+    """`--backend`: checked and made the process's Keras backend (before Keras is imported)."""
+    from keras_cifar.backends import select_backend
+
+    if value is None and "KERAS_BACKEND" not in __import__("os").environ:
+        return None
+    try:
+        return select_backend(value)
+    except (errors.ConfigError, errors.MissingDependency) as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+
+
+def backend_option(command):
+    """`--backend tensorflow|jax|torch`, for the commands that train."""
+    from keras_cifar.backends import BACKENDS
+
+    return click.option(
+        "--backend", type=click.Choice(BACKENDS), default=None, callback=_backend,
+        is_eager=True, expose_value=False,
+        help="Keras backend (default: KERAS_BACKEND, else tensorflow); recorded in each run, and "
+        "part of its identity.")(command)
 
 
 def _recipe_changes(ctx, param, values):
@@ -551,6 +575,7 @@ def data_prepare(data):
               help="Compute in 16 bits with float32 weights: mixed_float16 on a GPU, "
               "mixed_bfloat16 on a CPU (fast with AVX512-BF16 or AMX). Changes the results; "
               "off by default.")
+@backend_option
 @click.pass_context
 def train(ctx, network, lr, momentum, epochs, batch_size, seed, init, recipe, recipe_changes, data,
           limit, out, name, resume, force, tensorboard, strategy, devices, xla, mixed_precision):
@@ -888,6 +913,7 @@ def reproduce():
               help="Train runs whose loss diverged (NaN) before again, from scratch; by default "
               "a divergence is a result and is kept.")
 @executor_options
+@backend_option
 @click.pass_context
 def reproduce_run(ctx, experiment_ids, all_, network, group, out, seeds_text, data, init, limit,
                   dry_run, retry_diverged, executor, workers, address):
@@ -1015,6 +1041,7 @@ def _announce(executor, workers):
               help="Train points whose loss diverged (NaN) before again, from scratch; by "
               "default a divergence is a result and is kept.")
 @executor_options
+@backend_option
 @click.pass_context
 def sweep(ctx, network, lrs, momenta, epochs, batch_size, seed, init, limit, data, out,
           retry_diverged, executor, workers, address):

@@ -114,12 +114,14 @@ class RunConfig:
             changes["train"] = dataclasses.replace(changes.get("train", self.train), **train)
         return dataclasses.replace(self, **changes)
 
-    def identity(self, data: CifarData, precision: str | None = None) -> dict:
+    def identity(self, data: CifarData, precision: str | None = None,
+                 backend: str | None = None) -> dict:
         """The settings that define the run, serialised: two runs with equal identities are
         the same run. `data` is the data as loaded (its fingerprint, after any limit);
         `precision` the mixed-precision policy, left out when None, so float32 runs keep the
         identities (and run names) they had before mixed precision existed. Speed settings
-        are not part of it: they change how fast, not what is computed.
+        are not part of it: they change how fast, not what is computed. `backend` (the Keras
+        backend) is left out for TensorFlow, for the same reason as `precision`.
         """
         identity = {
             "network": self.network.to_dict(),
@@ -135,6 +137,8 @@ class RunConfig:
         }
         if precision is not None:
             identity["precision"] = precision
+        if backend not in (None, "tensorflow"):
+            identity["backend"] = backend
         if not self.recipe.is_plain:  # so the report's runs keep their identities and names
             identity["recipe"] = self.recipe.settings()
         return identity

@@ -340,6 +340,14 @@ def prepare_run_dir(run_dir: Path, identity: dict, *, resume=False, force=False,
         return
     saved = read_config(run_dir)
     differing = identity_differences(saved.get("identity", {}), identity)
+    if "backend" in differing:
+        ran = saved.get("identity", {}).get("backend", "tensorflow")
+        now = identity.get("backend", "tensorflow")
+        raise RunMismatch(
+            f"{run_dir} was trained on the {ran} backend and this process runs {now}; a run "
+            f"continues on the backend it started on. Use `backend=\"{ran}\"` for it, or "
+            "another `name` for a new run (its finished model.keras loads on any backend).",
+            differing)
     if differing:
         raise RunMismatch(
             f"{run_dir} holds a different run; these settings differ: {', '.join(differing)}. "

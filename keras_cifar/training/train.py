@@ -71,9 +71,12 @@ def mixed_precision_policy(enabled: bool) -> str | None:
 
 def _versions() -> dict:
     from keras_cifar import __version__
+    from keras_cifar.backends import backend_version
 
+    backend = keras.backend.backend()
     return {"keras-cifar": __version__, "keras": keras.__version__, "tensorflow": tf.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+            "backend": backend, backend: backend_version(backend), "numpy": np.__version__,
+            "python": platform.python_version()}
 
 
 def _now() -> str:
@@ -190,9 +193,12 @@ def make_optimizer(config: RunConfig, model, steps_per_epoch: int):
     a = recipe.averaging
     if a.kind != "none":
         averaging = (a.kind, a.every, a.decay, a.power, total)
-        # BatchNorm's moving statistics are averaged too, as airbench's state_dict lerp does.
-        extra = [w for w in model.non_trainable_weights
-                 if "moving_" in w.name and "float" in str(w.dtype)]
+        # BatchNorm's moving statistics are averaged too, as airbench's state_dict lerp does;
+        # on TensorFlow only: JAX's and PyTorch's trainers apply the optimiser to the trainable
+        # and optimiser variables alone (the statistics there keep their own moving average).
+        if keras.backend.backend() == "tensorflow":
+            extra = [w for w in model.non_trainable_weights
+                     if "moving_" in w.name and "float" in str(w.dtype)]
     return RecipeSGD(learning_rate=lr, momentum=config.momentum, nesterov=recipe.nesterov,
                      l2=recipe.weight_decay, lr_scales=scales, frozen_after=frozen,
                      averaging=averaging, averaged_extra=extra)
@@ -227,7 +233,9 @@ def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | Non
     # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
     # ("You must feed a value for placeholder tensor" in multi_step_on_iterator).
     speed = {
-        "steps_per_execution": 1 if strategy == "mirrored" else steps_per_execution(steps_per_epoch),
+        # Keras' PyTorch backend runs one step per call (it refuses more).
+        "steps_per_execution": (1 if strategy == "mirrored" or keras.backend.backend() == "torch"
+                                else steps_per_execution(steps_per_epoch)),
         "xla": use_xla(spec, config.xla, strategy),
         "mixed_precision": precision or False,
         # 0: TensorFlow's default, every core; `reproduce --workers N` shares the cores out.
@@ -302,8 +310,13 @@ def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs
         raise ConfigError(f"The batch size is larger than the {len(data.train_labels)} training "
                           f"images; choose a smaller `batch_size`. Received: "
                           f"batch_size={config.batch_size}")
+    backend = keras.backend.backend()
+    if config.strategy == "mirrored" and backend != "tensorflow":
+        raise ConfigError(f"`strategy=\"mirrored\"` is TensorFlow's tf.distribute; this process "
+                          f"runs Keras on {backend}. Use the TensorFlow backend for it. Received: "
+                          f"strategy='mirrored', backend={backend!r}")
     precision = mixed_precision_policy(config.mixed_precision)
-    identity = config.identity(data, precision)
+    identity = config.identity(data, precision, backend)
     _fs.check_output_dir(out_dir)
     run_dir = _fs.child_path(out_dir, name or rundir.run_name(identity))
     with _fs.lock_run_dir(run_dir):
@@ -439,6 +452,7 @@ def _finish(model, data: CifarData, run_dir: Path, tta: str = "none") -> dict:
     metrics["best_test_accuracy"] = max(row.get("val_accuracy", 0.0) for row in history)
     metrics["seconds"] = round(sum(row.get("seconds", 0.0) for row in history), 3)
     metrics["class_names"] = list(data.class_names)
+    metrics["backend"] = keras.backend.backend()
     if tta != "none":
         metrics.update(tta_metrics(model, data.test_images, data.test_labels, tta))
     _fs.atomic_write_json(run_dir / rundir.METRICS, metrics)
