@@ -87,6 +87,11 @@ class _Command(click.Command):
     needs_tensorflow = True
 
     def invoke(self, ctx):
+        if "keras_cifar.backend" in ctx.meta:  # `--backend`: Keras' backend, before Keras
+            from keras_cifar.backends import select_backend
+
+            with _as_cli_errors(ctx):
+                select_backend(ctx.meta["keras_cifar.backend"])
         if self.needs_tensorflow:
             quiet_tensorflow(ctx.find_root().meta.get("keras_cifar.verbose", False))
         with _as_cli_errors(ctx):
@@ -188,15 +193,24 @@ RECIPE = ZooEntryType("recipe")
 
 
 def _backend(ctx, param, value):
-    """`--backend`: checked and made the process's Keras backend (before Keras is imported)."""
-    from keras_cifar.backends import select_backend
+    """`--backend` (or KERAS_BACKEND): checked while parsing, so that a bad or missing backend
+    is a usage error; the command makes it Keras' backend before its body runs
+    (`_Command.invoke`)."""
+    import importlib.util
+    import os
 
-    if value is None and "KERAS_BACKEND" not in __import__("os").environ:
+    from keras_cifar.backends import check_backend, requested_backend
+
+    if value is None and "KERAS_BACKEND" not in os.environ:
         return None
     try:
-        return select_backend(value)
+        name = requested_backend() if value is None else check_backend(value)
+        if importlib.util.find_spec(name) is None:
+            raise errors.MissingDependency([name], name, f"The {name} backend")
     except (errors.ConfigError, errors.MissingDependency) as e:
         raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+    ctx.meta["keras_cifar.backend"] = name
+    return name
 
 
 def backend_option(command):
