@@ -250,7 +250,8 @@ class OriginalResult:
     @property
     def source(self) -> str:
         """`repository@commit:notebook`, shortened for tables."""
-        return f"{self.repository}@{(self.commit or '')[:7]}:{self.notebook}"
+        at = f"@{self.commit[:7]}" if self.commit else ""
+        return f"{self.repository}{at}:{self.notebook}"
 
 
 @dataclass(frozen=True)
