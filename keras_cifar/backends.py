@@ -45,6 +45,21 @@ def requested_backend() -> str:
         raise ConfigError(f"KERAS_BACKEND: {e}") from None
 
 
+def available_backend(name: str | None = None) -> str:
+    """`name` (None: `KERAS_BACKEND` or TensorFlow), checked to be a backend whose package is
+    installed; nothing is set.
+
+    Raises:
+        ConfigError: an unknown name.
+        MissingDependency: the backend's package is not installed (names the extra).
+    """
+    name = requested_backend() if name is None else check_backend(name)
+    package, extra = _PACKAGES[name]
+    if importlib.util.find_spec(package) is None:
+        raise MissingDependency([package], extra or "default", f"The {name} backend")
+    return name
+
+
 def select_backend(name: str | None = None) -> str:
     """Makes `name` (None: `KERAS_BACKEND` or TensorFlow) this process's Keras backend.
 
@@ -55,10 +70,7 @@ def select_backend(name: str | None = None) -> str:
         ConfigError: an unknown name, or Keras already imported with another backend.
         MissingDependency: the backend's package is not installed (names the extra).
     """
-    name = requested_backend() if name is None else check_backend(name)
-    package, extra = _PACKAGES[name]
-    if importlib.util.find_spec(package) is None:
-        raise MissingDependency([package], extra or "default", f"The {name} backend")
+    name = available_backend(name)
     if "keras" in sys.modules:
         import keras
 

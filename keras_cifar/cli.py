@@ -196,17 +196,14 @@ def _backend(ctx, param, value):
     """`--backend` (or KERAS_BACKEND): checked while parsing, so that a bad or missing backend
     is a usage error; the command makes it Keras' backend before its body runs
     (`_Command.invoke`)."""
-    import importlib.util
     import os
 
-    from keras_cifar.backends import check_backend, requested_backend
+    from keras_cifar.backends import available_backend
 
     if value is None and "KERAS_BACKEND" not in os.environ:
         return None
     try:
-        name = requested_backend() if value is None else check_backend(value)
-        if importlib.util.find_spec(name) is None:
-            raise errors.MissingDependency([name], name, f"The {name} backend")
+        name = available_backend(value)
     except (errors.ConfigError, errors.MissingDependency) as e:
         raise click.BadParameter(str(e), ctx=ctx, param=param) from None
     ctx.meta["keras_cifar.backend"] = name

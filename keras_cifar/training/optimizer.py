@@ -110,14 +110,15 @@ class RecipeSGD(keras.optimizers.Optimizer):
         due = ops.cast(ops.equal(ops.mod(self.iterations, every), 0), "float32")
         last = ops.cast(ops.greater_equal(self.iterations, total), "float32")
         rate = 1.0 - decay * ops.power(ops.minimum(step / float(total), 1.0), power)
+        move = due * rate
+        # lookahead sets the weights to the average when it moves; both at the last step
+        reset = last if kind == "ema" else ops.maximum(due, last)
         for variable, average in zip(self._averaged.items, self.averages):
             dtype = variable.dtype
-            moved = average + ops.cast(due * rate, dtype) * (variable - average)
+            moved = average + ops.cast(move, dtype) * (variable - average)
             self.assign(average, moved)
-            # lookahead sets the weights to the average when it moves; both at the last step
-            reset = last if kind == "ema" else ops.maximum(due, last)
-            reset = ops.cast(reset, dtype)
-            self.assign(variable, reset * moved + (1 - reset) * variable)
+            keep = ops.cast(reset, dtype)
+            self.assign(variable, keep * moved + (1 - keep) * variable)
 
     def get_config(self):
         config = super().get_config()

@@ -360,10 +360,10 @@ def parse_recipe(raw: Any) -> Recipe:
         raise _fail("recipe", "an object", raw)
     unknown = sorted(set(raw) - RECIPE_KEYS)
     if unknown:
-        import difflib
+        from keras_cifar.zoo.spec import nearest  # spec imports this module
 
-        close = difflib.get_close_matches(unknown[0], sorted(RECIPE_KEYS), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        close = nearest(unknown[0], sorted(RECIPE_KEYS))
+        hint = f" (did you mean '{close}'?)" if close else ""
         raise _fail(unknown[0], f"one of {sorted(RECIPE_KEYS)}{hint}", raw[unknown[0]])
     title = raw.get("title", raw.get("id", DEFAULT_RECIPE))
     if not isinstance(title, str):
