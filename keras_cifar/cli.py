@@ -800,8 +800,10 @@ def export(model_path, target, format_, force):
       keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.onnx
       keras-cifar export runs/cnn3-lr0.01-m0.9-e20-s0-1a2b3c4d/model.keras cnn3.tflite
     """
+    import keras
+
     from keras_cifar.serving.exports import (EXPORT_FORMATS, check_export_target, export_model,
-                                             require_converter, resolve_format)
+                                             export_route, require_converter, resolve_format)
 
     format_ = resolve_format(target, format_)
     require_converter(format_)
@@ -809,9 +811,13 @@ def export(model_path, target, format_, force):
     path = export_model(_load_model(model_path), target, format_, force=force)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() \
         else path.stat().st_size
+    route = export_route(format_)
     click.echo(f"Wrote {EXPORT_FORMATS[format_][0]} {path} ({size / 2**20:.1f} MiB): uint8 "
                f"images (N, 32, 32, 3) in, probabilities (N, 10) out"
-               + ("; endpoint `serve`." if format_ == "saved_model" else "; input `images`."))
+               + ("; endpoint `serve`" if format_ == "saved_model" else "; input `images`")
+               + ("." if route == "keras" else
+                  f"; exported by {route} (Keras cannot export {format_} on the "
+                  f"{keras.backend.backend()} backend)."))
 
 
 # ----------------------------------------------------------------------------------------------

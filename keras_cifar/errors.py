@@ -74,6 +74,10 @@ class MissingDependency(KerasCifarError, ImportError):
             f"-e \".[{extra}]\"). Nothing was done. Received: missing={list(self.packages)}")
 
 
+class ExportError(KerasCifarError, RuntimeError):
+    """An export that failed after its inputs were checked; nothing was written."""
+
+
 class TrainingError(KerasCifarError, RuntimeError):
     """Training stopped by a failure (a NaN loss); the run directory says `failed`.
 

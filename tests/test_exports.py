@@ -1,7 +1,10 @@
 """exports: SavedModel, ONNX and LiteRT, each loaded in its own runtime, serve uint8 images and
-return the `.keras` model's probabilities within 1e-4; missing converters and bad targets are
-clear errors that write nothing."""
+return the `.keras` model's probabilities within 1e-4, whatever Keras backend exports them;
+missing converters and bad targets are clear errors that write nothing."""
 
+import importlib.util
+import os
+import subprocess
 import sys
 
 import keras
@@ -13,7 +16,8 @@ from keras_cifar.training import rundir
 from keras_cifar.models.builder import build_model
 from keras_cifar.cli import cli
 from keras_cifar.errors import MissingDependency
-from keras_cifar.serving.exports import EXPORT_FORMATS, export_model
+from keras_cifar.serving.exports import (EXPORT_FORMATS, TENSORFLOW_PROCESS, export_model,
+                                         export_route)
 from keras_cifar.serving.predict import load_model_file
 from conftest import ZOO
 
@@ -75,6 +79,33 @@ def test_each_format_matches_the_keras_softmax_in_its_own_runtime(runner, model_
     assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no staging left
 
 
+OTHER_BACKENDS = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_format_exports_on_every_backend_with_the_same_probabilities(model_file, tmp_path,
+                                                                           backend):
+    if backend not in OTHER_BACKENDS:
+        pytest.skip(f"{backend} is not installed (the {backend} extra)")
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.softmax(load_model_file(model_file)(IMAGES.astype("float32")), axis=-1))
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for format, name in TARGETS.items():
+        target = tmp_path / format / name
+        target.parent.mkdir()
+        done = subprocess.run([sys.executable, "-m", "keras_cifar", "export", str(model_file),
+                               str(target), "--format", format],
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, (format, done.stdout, done.stderr[-3000:])
+        routed = export_route(format, backend) == TENSORFLOW_PROCESS
+        assert ("exported by a TensorFlow process" in done.stdout) == routed, done.stdout
+        served = RUNTIMES[format](target, IMAGES)
+        np.testing.assert_allclose(served, expected, atol=1e-4, rtol=0, err_msg=format)
+        assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
 def test_a_missing_converter_names_what_to_install_and_writes_nothing(runner, model_file,
                                                                       tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if it were not installed
@@ -101,6 +132,17 @@ def test_file_formats_refuse_a_directory_and_replace_a_file_only_with_force(runn
                                  "--force"])
     assert result.exit_code == 0, result.output
     assert target.stat().st_size > 100_000
+
+
+def test_the_route_is_keras_own_export_where_the_backend_has_one():
+    assert {f: export_route(f, "tensorflow") for f in EXPORT_FORMATS} == dict.fromkeys(
+        EXPORT_FORMATS, "keras")
+    assert export_route("litert", "jax") == export_route("litert", "torch") == TENSORFLOW_PROCESS
+    assert export_route("saved_model", "torch") == TENSORFLOW_PROCESS
+    assert export_route("saved_model", "jax") == "keras"
+    assert export_route("onnx", "torch") == "keras"  # onnx is in the export extra
+    jax2onnx = importlib.util.find_spec("jax2onnx") is not None
+    assert export_route("onnx", "jax") == ("keras" if jax2onnx else TENSORFLOW_PROCESS)
 
 
 def test_an_unknown_format_is_a_usage_error(runner, model_file, tmp_path):
