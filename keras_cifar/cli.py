@@ -580,8 +580,9 @@ def data_prepare(data):
 @click.option("--devices", default=None, metavar="LIST",
               help="Comma-separated devices for --strategy mirrored, e.g. /gpu:0,/gpu:1.")
 @click.option("--xla", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="Compile the train step with XLA. auto: for MLPs on CPU and everything on GPU, "
-              "where it was measured faster.")
+              help="Compile the train step (Keras' jit_compile). auto: on TensorFlow, XLA for "
+              "MLPs on CPU and everything on GPU, where it was measured faster; always on JAX; "
+              "never on PyTorch.")
 @click.option("--mixed-precision", is_flag=True,
               help="Compute in 16 bits with float32 weights: mixed_float16 on a GPU, "
               "mixed_bfloat16 on a CPU (fast with AVX512-BF16 or AMX). Changes the results; "

@@ -2,6 +2,7 @@
 runs recording theirs, resume refused across backends, and the load matrix: a model trained on
 each backend loads on each, with the same logits."""
 
+import csv
 import importlib.util
 import json
 import os
@@ -85,6 +86,25 @@ def test_a_jax_run_records_its_backend_and_resume_on_another_is_refused(tmp_path
     assert refused.returncode == 2
     assert "trained on the jax backend and this process runs tensorflow" in refused.stderr
     assert "--backend jax" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_same_seed_gives_the_same_history_in_two_fresh_processes(tmp_path, backend):
+    """Convolutions, pooling and dense layers (LeNet-5) with momentum: bit-equal histories."""
+    if backend not in INSTALLED:
+        pytest.skip(f"{backend} is not installed (the {backend} extra)")
+    histories = []
+    for name in ("a", "b"):
+        done = subprocess.run([sys.executable, "-m", "keras_cifar", "train", "lenet5",
+                               "--backend", backend, "--data", "synthetic", "--epochs", "2",
+                               "--limit", "512", "--lr", "0.05", "--momentum", "0.9", "--out",
+                               str(tmp_path), "--name", name], capture_output=True, text=True,
+                              env=ENV, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        rows = list(csv.DictReader((tmp_path / name / "history.csv").open()))
+        histories.append([(r["loss"], r["val_loss"], r["accuracy"]) for r in rows])
+    assert len(histories[0]) == 2 and histories[0] == histories[1]
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """train: every network's smoke run, the run directory, resume after SIGKILL, NaN, refusals."""
 
 import csv
+import importlib.util
 import json
 import os
 import signal
@@ -115,8 +116,11 @@ def _train_cli(out, *extra):
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (the {backend} extra)")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": backend}
     reference = subprocess.run(_train_cli(tmp_path / "reference"), env=env, capture_output=True,
                                text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr[-2000:]
@@ -242,6 +246,8 @@ def test_xla_auto_for_mlps_on_cpu_and_everything_on_gpu(zoo, network_id):
     assert use_xla(spec, "auto") is (HAS_GPU or not spec.is_convolutional)
     assert use_xla(spec, "off") is False and use_xla(spec, "on") is True
     assert use_xla(spec, "auto", strategy="mirrored") is False
+    assert use_xla(spec, "auto", backend="jax") is True  # unjitted JAX runs op by op
+    assert use_xla(spec, "auto", backend="torch") is False
 
 
 def test_speed_settings_recorded(runner, tmp_path):

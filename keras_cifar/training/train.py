@@ -113,18 +113,37 @@ def make_strategy(name: str = "default", devices=()):
     return tf.distribute.MirroredStrategy(devices=list(devices) or None)
 
 
-def use_xla(spec: NetworkSpec, xla: str = "auto", strategy: str = "default") -> bool:
-    """Whether to compile the train step with XLA (`jit_compile`).
+def use_xla(spec: NetworkSpec, xla: str = "auto", strategy: str = "default",
+            backend: str | None = None) -> bool:
+    """Whether to compile the train step (Keras' `jit_compile`) on `backend` (None: the
+    running one).
 
-    `auto`: on a GPU, yes; on a CPU, only for networks without convolutions, where XLA was
-    measured faster (for the CNNs, TensorFlow's oneDNN convolutions beat XLA's 2-3x on CPU).
-    Never under a mirrored strategy, which is not measured here.
+    `auto` on TensorFlow: on a GPU, yes; on a CPU, only for networks without convolutions,
+    where XLA was measured faster (for the CNNs, TensorFlow's oneDNN convolutions beat XLA's
+    2-3x on CPU); never under a mirrored strategy, which is not measured here. On JAX, always:
+    XLA is JAX's compiler, and without it every op runs eagerly. On PyTorch, no (`on` would
+    be `torch.compile`, not measured here).
     """
     if xla != "auto":
         return xla == "on"
+    backend = backend or keras.backend.backend()
+    if backend != "tensorflow":
+        return backend == "jax"
     if strategy == "mirrored":
         return False
     return bool(tf.config.list_physical_devices("GPU")) or not spec.is_convolutional
+
+
+def _threads(backend: str) -> int | None:
+    """The intra-op threads a run uses: TensorFlow's setting (0: every core), PyTorch's
+    count; None on JAX, whose XLA runtime sizes its own pool."""
+    if backend == "tensorflow":
+        return tf.config.threading.get_intra_op_parallelism_threads()
+    if backend == "torch":
+        import torch
+
+        return torch.get_num_threads()
+    return None
 
 
 def steps_per_execution(steps_per_epoch: int, most: int = 32) -> int:
@@ -232,17 +251,22 @@ def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | Non
     distribution = make_strategy(strategy, config.devices)
     # Several steps per execution fail under MirroredStrategy in Keras 3.15 / TF 2.21
     # ("You must feed a value for placeholder tensor" in multi_step_on_iterator).
+    backend = keras.backend.backend()
     speed = {
         # Keras' PyTorch backend runs one step per call (it refuses more).
-        "steps_per_execution": (1 if strategy == "mirrored" or keras.backend.backend() == "torch"
+        "steps_per_execution": (1 if strategy == "mirrored" or backend == "torch"
                                 else steps_per_execution(steps_per_epoch)),
-        "xla": use_xla(spec, config.xla, strategy),
+        "xla": use_xla(spec, config.xla, strategy, backend),
         "mixed_precision": precision or False,
         # 0: TensorFlow's default, every core; `reproduce --workers N` shares the cores out.
-        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "onednn": onednn_setting(),
+        "threads": _threads(backend),
+        "onednn": onednn_setting() if backend == "tensorflow" else None,
     }
-    speed["op_determinism"], speed["xla"] = _op_determinism(config.deterministic, speed["xla"])
+    if backend == "tensorflow":
+        speed["op_determinism"], speed["xla"] = _op_determinism(config.deterministic,
+                                                                speed["xla"])
+    else:  # JAX's and PyTorch's CPU kernels: deterministic as run (tests/test_backends.py)
+        speed["op_determinism"] = None
     with distribution.scope():
         model = build_model(_network_as_run(config), init=config.init, seed=config.seed,
                             dtype_policy=precision or "float32")
