@@ -2,7 +2,7 @@
 
     python scripts/bench.py [--data DATA] [--networks mlp2,cnn3] [--repeats 3] [--epochs 3]
                             [--train-images 25024] [--json bench.json] [--mixed-precision]
-                            [--workers 2]
+                            [--workers 2] [--backends tensorflow,jax,torch]
 
 The command line over `keras_cifar.bench.speed.run`, where the code and its
 documentation live.
@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=Path("bench.json"))
     parser.add_argument("--workers", type=int, default=1,
                         help="also measure N trainings side by side, as reproduce run --workers N")
+    parser.add_argument("--backends", default=None,
+                        help="also measure keras-cifar on these Keras backends, e.g. jax,torch")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="also measure keras-cifar with --mixed-precision (16-bit compute)")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "NETWORK"), help=argparse.SUPPRESS)

@@ -53,6 +53,21 @@ def test_keras_steps_are_pytorchs(network_id, lr, momentum):
 
 
 @pytest.mark.slow
+def test_every_installed_backend_takes_pytorchs_steps_and_the_others(tmp_path):
+    import importlib.util
+
+    backends = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b)]
+    results = step_parity.backend_parity(["lenet5"], backends, steps=(1, 3))
+    (row,) = results.values()
+    assert sorted(row["steps"]) == ["1", "3"]
+    for by in row["steps"].values():
+        assert all(by[b]["backend"] == b and by[b]["logits_after"] < 1e-5 for b in backends)
+        assert by["between_backends"] < 1e-5
+    assert row["steps"]["3"]["tensorflow"]["steps_per_execution"] == 3
+    assert row["steps"]["3"]["torch"]["steps_per_execution"] == 1
+
+
+@pytest.mark.slow
 def test_a_summed_loss_on_one_side_is_caught(monkeypatch):
     monkeypatch.setattr(torch.nn, "CrossEntropyLoss",
                         functools.partial(torch.nn.CrossEntropyLoss, reduction="sum"))

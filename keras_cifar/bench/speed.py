@@ -13,7 +13,9 @@ times:
   epoch's end, where the speed issue saw `fit` sit for seconds).
 - PyTorch: `scripts/torch_reference.py`'s loop on the same uint8 arrays (skipped, with a note,
   when torch is not installed): training and evaluation images/s.
-With --mixed-precision, also keras-cifar with `--mixed-precision` (bfloat16 compute on a CPU;
+With --backends jax,torch, also keras-cifar's `train_run` on those Keras backends, each in
+its own process (`KERAS_BACKEND`), against the same PyTorch loop. With --mixed-precision, also
+keras-cifar with `--mixed-precision` (bfloat16 compute on a CPU;
 different arithmetic, so listed apart). With --workers N, also N keras-cifar trainings side by
 side, each with its share of the cores (what `reproduce run --workers N` runs), and the
 reproduction's projection under it. Then the ratio, the fraction of this machine's float32
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import importlib.util
 import json
 import os
 import platform
@@ -180,17 +183,22 @@ def _worker_command(kind: str, network_id: str, args) -> list[str]:
     return [sys.executable, "-m", "keras_cifar.bench.speed", json.dumps(settings)]
 
 
+def _backend_env(backend: str | None) -> dict | None:
+    return None if backend is None else {**os.environ, "KERAS_BACKEND": backend}
+
+
 def _result(kind: str, network_id: str, returncode: int, stdout: str, stderr: str) -> dict:
     if returncode != 0:
         raise RuntimeError(f"{kind} {network_id} failed:\n{stderr[-3000:]}")
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def measure_in_subprocess(kind: str, network_id: str, args) -> dict:
-    """Runs one measurement in a fresh Python, so TensorFlow's and PyTorch's thread pools never
-    share a process (their spinning threads slow each other down)."""
+def measure_in_subprocess(kind: str, network_id: str, args, backend: str | None = None) -> dict:
+    """Runs one measurement in a fresh Python (on Keras backend `backend`; None: the
+    default), so TensorFlow's and PyTorch's thread pools never share a process (their
+    spinning threads slow each other down)."""
     done = subprocess.run(_worker_command(kind, network_id, args), capture_output=True, text=True,
-                          timeout=3600)
+                          timeout=3600, env=_backend_env(backend))
     return _result(kind, network_id, done.returncode, done.stdout, done.stderr)
 
 
@@ -228,6 +236,10 @@ def worker(kind: str, network_id: str, args) -> int:
         return 0
     data = load_bench_data(args.data, args.train_images)
     result = MEASURES[kind](load_zoo().network(network_id), data, args.epochs)
+    if kind != "torch":
+        import keras
+
+        result["backend"] = keras.backend.backend()
     print(json.dumps(result))
     return 0
 
@@ -237,27 +249,29 @@ def run(args) -> int:
     if args.worker:
         return worker(*args.worker, args)
 
+    from keras_cifar._env import cpu_model
     from keras_cifar.reproduce.executors import threads_per_worker
     from keras_cifar.zoo import load_zoo
 
     zoo = load_zoo()
     data = load_bench_data(args.data, args.train_images)  # also warms the decode cache
-    try:
-        import torch  # noqa: F401
-
-        have_torch = True
-    except ImportError:
-        have_torch = False
+    have_torch = importlib.util.find_spec("torch") is not None
+    if not have_torch:
         print("note: torch is not installed (pip install -e '.[bench]'); PyTorch columns skipped")
 
     networks = args.networks.split(",") if args.networks else list(zoo.networks)
+    backends = [b for b in (getattr(args, "backends", None) or "").split(",")
+                if b and b != "tensorflow"]
     peaks = measure_in_subprocess("peak", "-", args)
     results = {}
     for network_id in networks:
         spec = zoo.network(network_id)
         keras_runs, torch_runs, plain_runs, mixed_runs, shared_runs = [], [], [], [], []
+        backend_runs = {b: [] for b in backends}
         for _ in range(args.repeats):
             keras_runs.append(measure_in_subprocess("keras", network_id, args))
+            for b in backends:
+                backend_runs[b].append(measure_in_subprocess("keras", network_id, args, b))
             if args.mixed_precision:
                 mixed_runs.append(measure_in_subprocess("mixed", network_id, args))
             if args.workers > 1:
@@ -265,7 +279,8 @@ def run(args) -> int:
             if have_torch:
                 torch_runs.append(measure_in_subprocess("torch", network_id, args))
             plain_runs.append(measure_in_subprocess("plain", network_id, args))
-        row = {f"keras_{k}": statistics.median(r[k] for r in keras_runs) for k in keras_runs[0]}
+        row = {f"keras_{k}": statistics.median(r[k] for r in keras_runs) for k in keras_runs[0]
+               if k != "backend"}
         row["plain_keras_images_per_s"] = statistics.median(r["images_per_s"] for r in plain_runs)
         if shared_runs:
             # per process; N of them run at once
@@ -274,11 +289,16 @@ def run(args) -> int:
                 r["eval_images_per_s"] for r in shared_runs)
         if mixed_runs:
             row["mixed_images_per_s"] = statistics.median(r["images_per_s"] for r in mixed_runs)
+        for b, runs in backend_runs.items():
+            row.update({f"keras_{b}_{k}": statistics.median(r[k] for r in runs)
+                        for k in ("images_per_s", "eval_images_per_s", "epoch_train_s")})
         if torch_runs:
             row.update({f"torch_{k}": statistics.median(r[k] for r in torch_runs)
                         for k in torch_runs[0]})
             row["ratio"] = row["keras_images_per_s"] / row["torch_images_per_s"]
             row["plain_ratio"] = row["plain_keras_images_per_s"] / row["torch_images_per_s"]
+            for b in backends:
+                row[f"{b}_ratio"] = row[f"keras_{b}_images_per_s"] / row["torch_images_per_s"]
             issue = ISSUE_TORCH_IMAGES_PER_S.get(network_id)
             row["torch_off_issue"] = (None if issue is None
                                       else row["torch_images_per_s"] / issue - 1)
@@ -304,7 +324,7 @@ def run(args) -> int:
               f"{'ratio':>7}{'step ms':>9}{'stall':>7}{'tail ms':>8}{'eval img/s':>11}{'% peak':>8}"
               f"{'issue torch':>12}{'issue keras':>12}")
     print()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; "
           f"matmul peak TF {peaks['tf']:.0f} GFLOP/s"
           + (f", torch {peaks['torch']:.0f} GFLOP/s" if "torch" in peaks else "")
           + f"; {len(data.train_labels):,} training images per epoch, batch 64, "
@@ -328,6 +348,18 @@ def run(args) -> int:
               f"{row['keras_eval_images_per_s']:>11,.0f}{row['keras_fraction_of_peak']:>8.1%}"
               f"{'-' if issue_t is None else f'{issue_t:,}':>12}"
               f"{'-' if issue_k is None else f'{issue_k:,}':>12}{flag}")
+    if backends:
+        names = ["tensorflow", *backends]
+        print("\nkeras-cifar on each Keras backend, training images/s (x = against the PyTorch "
+              "loop):")
+        for network_id, row in results.items():
+            ips = {"tensorflow": row["keras_images_per_s"],
+                   **{b: row[f"keras_{b}_images_per_s"] for b in backends}}
+            torch_ips = row.get("torch_images_per_s")
+            cells = "".join(f"{b:>12} {ips[b]:>8,.0f}"
+                            + (f" ({ips[b] / torch_ips:.2f}x)" if torch_ips else "")
+                            for b in names)
+            print(f"  {network_id:<13}{cells}; fastest: {max(ips, key=ips.get)}")
     mixed = {n: r for n, r in results.items() if "mixed_images_per_s" in r}
     if mixed:
         print("\nwith --mixed-precision (16-bit compute; not the float32 arithmetic above):")
@@ -354,8 +386,8 @@ def run(args) -> int:
           f"{floor / (TARGET_MINUTES * 60):.0%} of the peak throughout"
           + (f"; the projection runs at {floor / fastest:.0%}" if complete else ""))
     args.json.write_text(json.dumps({
-        "machine": {"processor": platform.processor(), "cores": os.cpu_count(),
-                    "matmul_peak_gflops": peaks},
+        "machine": {"processor": platform.processor(), "cpu": cpu_model(),
+                    "cores": os.cpu_count(), "matmul_peak_gflops": peaks},
         "settings": vars(args) | {"json": str(args.json)},
         "networks": results, "projected_reproduction_minutes": projected / 60,
         "projected_reproduction_minutes_workers": (None if projected_shared is None

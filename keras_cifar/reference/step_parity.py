@@ -96,6 +96,7 @@ def _relative(ours: np.ndarray, reference: np.ndarray) -> float:
 def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int = 0) -> dict:
     """Trains keras-cifar's and PyTorch's model of `network_id` side by side; returns the
     relative differences (logits before, logits after, weights after)."""
+    import keras
     import tensorflow as tf
     import torch
 
@@ -124,9 +125,11 @@ def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int =
     def logits():
         with torch.no_grad():
             expected = reference(torch_input(probe)).numpy()
-        return _relative(model.predict_on_batch(probe.astype("float32")), expected)
+        ours = np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(
+            probe.astype("float32"))))
+        return _relative(ours, expected), ours
 
-    before = logits()
+    before, _ = logits()
     n = BATCH_SIZE * (steps - 1) + LAST_BATCH
     images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, n)
@@ -137,12 +140,13 @@ def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int =
         loss(reference(torch_input(images[start:start + BATCH_SIZE])),
              torch.from_numpy(labels[start:start + BATCH_SIZE])).backward()
         optimizer.step()
-    after = logits()
+    after, probe_logits = logits()
     weights = max(_relative(np.asarray(ours), reference_values)
                   for layer, converted in zip(weighted, keras_weights_from_torch(spec, reference))
                   for ours, reference_values in zip(layer.get_weights(), converted))
     return {"logits_before": before, "logits_after": after, "weights_after": weights,
-            "xla": speed["xla"], "steps_per_execution": speed["steps_per_execution"]}
+            "xla": speed["xla"], "steps_per_execution": speed["steps_per_execution"],
+            "backend": keras.backend.backend(), "probe_logits": probe_logits}
 
 
 def experiment_settings(zoo, network_id: str) -> list[tuple[float, float]]:
@@ -162,7 +166,9 @@ def run(args) -> int:
                     else experiment_settings(zoo, network_id))
         for lr, momentum in settings:
             key = f"{network_id} lr={lr:g} momentum={momentum:g}"
-            results[key] = r = compare(network_id, args.steps, lr, momentum)
+            r = compare(network_id, args.steps, lr, momentum)
+            del r["probe_logits"]
+            results[key] = r
             print(f"{key}: relative difference, logits before {r['logits_before']:.1e}, "
                   f"after {args.steps} steps {r['logits_after']:.1e}, weights "
                   f"{r['weights_after']:.1e} (XLA {'on' if r['xla'] else 'off'})", flush=True)
@@ -172,3 +178,69 @@ def run(args) -> int:
                                         indent=1, default=str) + "\n")
     return 0
 
+
+
+def backend_parity(network_ids, backends, steps=(1, 20)) -> dict:
+    """The same weights and batches on each Keras backend, each in a process of its own:
+    for every network at its own settings (`zoo.json`), each backend's relative difference
+    from the PyTorch loop after each number of `steps`, and the largest relative difference
+    between the logits of any two backends.
+
+    Returns:
+        {"<network> lr=.. momentum=..": {"steps": {"1": {"tensorflow": {...}, ...,
+        "between_backends": 1e-7}, "20": ...}}}.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    from keras_cifar.zoo import load_zoo
+
+    zoo = load_zoo()
+    by_backend = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            out = os.path.join(tmp, f"{backend}.npz")
+            done = subprocess.run(
+                [sys.executable, "-m", __name__, out, ",".join(network_ids),
+                 ",".join(map(str, steps))], capture_output=True, text=True,
+                env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            if done.returncode != 0:
+                raise RuntimeError(f"step parity on {backend} failed:\n{done.stderr[-3000:]}")
+            with np.load(out, allow_pickle=False) as saved:
+                by_backend[backend] = (json.loads(str(saved["results"])),
+                                       {k: saved[k] for k in saved.files if k != "results"})
+    results = {}
+    for network_id in network_ids:
+        t = zoo.network(network_id).train
+        key = f"{network_id} lr={t.lr:g} momentum={t.momentum:g}"
+        results[key] = {"steps": {}}
+        for n in steps:
+            row = {b: by_backend[b][0][f"{network_id}/{n}"] for b in backends}
+            logits = [by_backend[b][1][f"{network_id}/{n}"] for b in backends]
+            row["between_backends"] = max(
+                (_relative(a, b) for i, a in enumerate(logits) for b in logits[i + 1:]),
+                default=0.0)
+            results[key]["steps"][str(n)] = row
+    return results
+
+
+def _backend_worker(out: str, network_ids: str, steps: str) -> None:
+    """One backend's side of `backend_parity` (this process's KERAS_BACKEND)."""
+    from keras_cifar.zoo import load_zoo
+
+    zoo = load_zoo()
+    results, arrays = {}, {}
+    for network_id in network_ids.split(","):
+        t = zoo.network(network_id).train
+        for n in map(int, steps.split(",")):
+            r = compare(network_id, n, t.lr, t.momentum)
+            arrays[f"{network_id}/{n}"] = r.pop("probe_logits")
+            results[f"{network_id}/{n}"] = r
+    np.savez(out, results=json.dumps(results), **arrays)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _backend_worker(*sys.argv[1:])
