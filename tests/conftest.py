@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated cache, the zoo, small synthetic data, a click runner; and CIFAR-10
 writers that put known pixels into each real on-disk format."""
 
+import json
 import os
 import pickle
 import tarfile
@@ -215,3 +216,29 @@ def stop_after_epoch(epoch: int):
                 raise KeyboardInterrupt
 
     return StopAfterEpoch()
+
+
+def fake_finished_run(out, experiment_id, seed, accuracies, seconds=60.0, tta=None,
+                      backend="tensorflow"):
+    """A finished run's config.json, history.csv and metrics.json, as a reproduction writes
+    them (`runs/<id>[-<backend>][-s<seed>]`), with the given per-epoch test accuracies."""
+    from keras_cifar.reproduce.experiments import experiment_run_dir
+    from keras_cifar.training import rundir
+
+    e = ZOO.experiment(experiment_id)
+    run_dir = experiment_run_dir(out, experiment_id, seed, backend)
+    run_dir.mkdir(parents=True)
+    identity = {"network": {"id": e.network}, "lr": e.train.lr, "momentum": e.train.momentum,
+                "epochs": e.train.epochs, "batch_size": e.train.batch_size, "seed": seed}
+    if backend != "tensorflow":
+        identity["backend"] = backend
+    (run_dir / rundir.CONFIG).write_text(json.dumps(
+        {"identity": identity, "status": "finished", "cpu": "Test CPU"}))
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss,seconds"]
+    rows += [f"{i},0.5,1.0,{a},1.0,{seconds}" for i, a in enumerate(accuracies)]
+    (run_dir / rundir.HISTORY).write_text("\n".join(rows) + "\n")
+    metrics = {"test_accuracy": accuracies[-1], "seconds": seconds * len(accuracies)}
+    if tta is not None:
+        metrics.update(tta="mirror_translate", tta_test_accuracy=tta)
+    (run_dir / rundir.METRICS).write_text(json.dumps(metrics))
+    return run_dir

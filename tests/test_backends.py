@@ -108,6 +108,28 @@ def test_the_same_seed_gives_the_same_history_in_two_fresh_processes(tmp_path, b
 
 
 @pytest.mark.slow
+@pytest.mark.skipif("jax" not in INSTALLED, reason="jax is not installed (the jax extra)")
+def test_a_reproduction_keeps_each_backends_runs_apart_in_one_folder(tmp_path):
+    def reproduce(*extra):
+        return subprocess.run([sys.executable, "-m", "keras_cifar", "reproduce", "run", "mlp2",
+                               "--seeds", "0-1", "--data", "synthetic", "--limit", "256",
+                               "--out", str(tmp_path), *extra], capture_output=True, text=True,
+                              env=ENV, timeout=600)
+
+    for extra in ((), ("--backend", "jax")):
+        done = reproduce(*extra)
+        assert done.returncode == 0, done.stderr[-2000:]
+    runs = tmp_path / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["mlp2", "mlp2-jax", "mlp2-jax-s1", "mlp2-s1"]
+    assert "backend" not in json.loads((runs / "mlp2" / "config.json").read_text())["identity"]
+    assert json.loads((runs / "mlp2-jax" / "config.json").read_text())["identity"]["backend"] == "jax"
+    table = (tmp_path / "BACKENDS.md").read_text()
+    assert "| mlp2 | tensorflow | 2 |" in table and "| mlp2 | jax | 2 |" in table
+    again = reproduce("--backend", "jax")  # finished: nothing trains again
+    assert again.returncode == 0 and "Epoch 1/" not in again.stdout + again.stderr
+
+
+@pytest.mark.slow
 def test_mirrored_strategy_is_tensorflow_only(tmp_path):
     if "jax" not in INSTALLED:
         pytest.skip("jax is not installed (the jax extra)")

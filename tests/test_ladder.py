@@ -1,32 +1,12 @@
 """The ladder's table and figure from run directories: means, seeds, minutes, gains with their
 standard errors, seed noise called by name, TTA only where the recipe has it."""
 
-import json
-
 import pytest
 
 from keras_cifar.reproduce import ladder
 from keras_cifar.training import rundir
 
-from conftest import ZOO
-
-
-def _fake_run(out, experiment_id, seed, accuracies, seconds=60.0, tta=None):
-    e = ZOO.experiment(experiment_id)
-    name = experiment_id if seed == 0 else f"{experiment_id}-s{seed}"
-    run_dir = out / "runs" / name
-    run_dir.mkdir(parents=True)
-    identity = {"network": {"id": e.network}, "lr": e.train.lr, "momentum": e.train.momentum,
-                "epochs": e.train.epochs, "batch_size": e.train.batch_size, "seed": seed}
-    (run_dir / rundir.CONFIG).write_text(json.dumps(
-        {"identity": identity, "status": "finished", "cpu": "Test CPU"}))
-    rows = ["epoch,accuracy,loss,val_accuracy,val_loss,seconds"]
-    rows += [f"{i},0.5,1.0,{a},1.0,{seconds}" for i, a in enumerate(accuracies)]
-    (run_dir / rundir.HISTORY).write_text("\n".join(rows) + "\n")
-    metrics = {"test_accuracy": accuracies[-1], "seconds": seconds * len(accuracies)}
-    if tta is not None:
-        metrics.update(tta="mirror_translate", tta_test_accuracy=tta)
-    (run_dir / rundir.METRICS).write_text(json.dumps(metrics))
+from conftest import ZOO, fake_finished_run as _fake_run
 
 
 @pytest.fixture

@@ -51,9 +51,13 @@ DEFAULT_EPOCH_SECONDS = {"mlp-baseline": 5.0, "mlp1": 5.0, "mlp2": 3.0, "lenet5"
                          "airbench94": 250.0}
 
 
-def experiment_run_dir(out_dir, experiment_id: str, seed: int = 0) -> Path:
-    """The run directory of an experiment in a reproduction's output directory."""
-    return _fs.child_path(Path(out_dir) / RUNS_SUBDIR, rundir.run_dir_name(experiment_id, seed))
+def experiment_run_dir(out_dir, experiment_id: str, seed: int = 0,
+                       backend: str = "tensorflow") -> Path:
+    """The run directory of an experiment in a reproduction's output directory:
+    `runs/<id>[-<backend>][-s<seed>]`, the backend named off TensorFlow, so that one folder
+    holds an experiment's runs on every backend."""
+    return _fs.child_path(Path(out_dir) / RUNS_SUBDIR,
+                          rundir.run_dir_name(results.run_label(experiment_id, backend), seed))
 
 
 def select_experiments(zoo: Zoo, ids: Iterable[str] = (), network: str | None = None,
@@ -167,16 +171,21 @@ def epoch_estimate(out_dir: Path, network: str) -> tuple[float, str]:
 
 
 def experiment_status(zoo: Zoo, experiments: Iterable[ExperimentSpec], out_dir,
-                      seeds: Iterable[int] = (0,)) -> list[ExperimentStatus]:
+                      seeds: Iterable[int] = (0,),
+                      backend: str | None = None) -> list[ExperimentStatus]:
     """Returns the state (a `rundir.RunStatus`) and time left of each experiment and
-    seed, seed by seed, experiments in the given order within a seed."""
+    seed on `backend` (None: this process's, `backends.requested_backend`), seed by seed,
+    experiments in the given order within a seed."""
+    from keras_cifar.backends import requested_backend
+
+    backend = backend or requested_backend()
     out_dir = Path(out_dir)
     experiments = list(experiments)
     estimates = {}  # each network's histories read once, not per experiment
     result = []
     for seed in seeds:
         for e in experiments:
-            run_dir = experiment_run_dir(out_dir, e.id, seed)
+            run_dir = experiment_run_dir(out_dir, e.id, seed, backend)
             status = rundir.run_status(run_dir)
             done = _epochs_done(run_dir)
             left = 0 if status is rundir.RunStatus.FINISHED else max(e.train.epochs - done, 0)
@@ -247,6 +256,7 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
         The path of RESULTS.md. `out_dir/tensorboard/` holds the runs' TensorBoard HParams
         logs (`tensorboard --logdir OUT`).
     """
+    from keras_cifar.backends import requested_backend
     from keras_cifar.reproduce.executors import outcome, run_jobs
     from keras_cifar.reproduce.hparams import write_hparams_logs
 
@@ -261,10 +271,11 @@ def reproduce(zoo: Zoo, experiments: Iterable[ExperimentSpec], data_spec, out_di
                              on_start=on_start)
         if on_outcome:
             on_outcome(outcome(summaries))
-        done = {run.run_dir: e.id for e in zoo.experiments.values()
-                for run in results.finished_runs(out_dir, e)}  # this call's and earlier ones'
+        backend = requested_backend()
+        done = {run.run_dir: e.id for e in zoo.experiments.values()  # this call's and earlier
+                for run in results.finished_runs(out_dir, e, backend=backend)}
         done.update({run_dir: e.id for e in zoo.experiments.values()
-                     for _, _, run_dir in results.diverged_runs(out_dir, e)})
+                     for _, _, run_dir in results.diverged_runs(out_dir, e, backend=backend)})
         write_hparams_logs(out_dir, done, {d.name: i for d, i in done.items()})
         return write_report(zoo, out_dir)
 
@@ -360,9 +371,11 @@ def write_report(zoo: Zoo, out_dir) -> Path:
         notes = "\n".join(["## Diverged runs", "", *diverged, "", notes])
     _fs.atomic_write_text(out_dir / RESULTS_MD,
                            results.results_markdown(rows, data_note(rows), figures, notes))
+    from keras_cifar.reproduce.backend_table import write_backend_table
     from keras_cifar.reproduce.ladder import write_ladder
 
     write_ladder(zoo, out_dir)  # where the ladder's rungs ran
+    write_backend_table(zoo, out_dir)  # where runs on JAX or PyTorch are
     return out_dir / RESULTS_MD
 
 

@@ -106,51 +106,65 @@ class FinishedRun:
         return float(self.metrics.get("seconds", sum(r.get("seconds", 0.0) for r in self.history)))
 
 
-def _matches(run: rundir.SavedRun, experiment: ExperimentSpec) -> bool:
-    """Whether a run's saved identity trained this experiment's network and settings."""
+def run_label(experiment_id: str, backend: str = "tensorflow") -> str:
+    """An experiment's run directories' name before `-s<seed>`: its id, plus `-<backend>`
+    off TensorFlow (`cnn3-jax-s1`)."""
+    return experiment_id if backend == "tensorflow" else f"{experiment_id}-{backend}"
+
+
+def _matches(run: rundir.SavedRun, experiment: ExperimentSpec,
+             backend: str = "tensorflow") -> bool:
+    """Whether a run's saved identity trained this experiment's network and settings on
+    `backend`."""
     t, ran = experiment.train, run.train
-    return (run.network_id == experiment.network and ran is not None
+    return (run.network_id == experiment.network and ran is not None and run.backend == backend
             and (ran.lr, ran.momentum, ran.epochs) == (t.lr, t.momentum, t.epochs))
 
 
-def _seed_dirs(out_dir, experiment: ExperimentSpec, subdir: str) -> list[tuple[int, Path]]:
-    """(seed, run directory) of the experiment's seeds in `out_dir/subdir`: `<id>` for seed 0,
-    `<id>-s<seed>` for the others."""
-    root = Path(out_dir) / subdir
-    return [(0, root / experiment.id)] + [
-        (int(p.name[len(experiment.id) + 2:]), p)
-        for p in root.glob(f"{experiment.id}-s*") if p.name[len(experiment.id) + 2:].isdigit()]
+def _seed_dirs(out_dir, experiment: ExperimentSpec, subdir: str,
+               backend: str = "tensorflow") -> list[tuple[int, Path]]:
+    """(seed, run directory) of the experiment's seeds on `backend` in `out_dir/subdir`:
+    `<label>` for seed 0, `<label>-s<seed>` for the others (`run_label`)."""
+    root, label = Path(out_dir) / subdir, run_label(experiment.id, backend)
+    return [(0, root / label)] + [
+        (int(p.name[len(label) + 2:]), p)
+        for p in root.glob(f"{label}-s*") if p.name[len(label) + 2:].isdigit()]
 
 
-def _experiment_runs(out_dir, experiment: ExperimentSpec, subdir: str):
-    """(seed, SavedRun) of each of the experiment's run directories whose config.json holds
-    the experiment's network and settings (an output folder reused after the zoo changed may
-    hold runs of other settings under the same name); each config.json is read once."""
-    for seed, run_dir in _seed_dirs(out_dir, experiment, subdir):
+def _experiment_runs(out_dir, experiment: ExperimentSpec, subdir: str,
+                     backend: str = "tensorflow"):
+    """(seed, SavedRun) of each of the experiment's run directories on `backend` whose
+    config.json holds the experiment's network and settings (an output folder reused after
+    the zoo changed may hold runs of other settings under the same name); each config.json is
+    read once."""
+    for seed, run_dir in _seed_dirs(out_dir, experiment, subdir, backend):
         if not (run_dir / rundir.CONFIG).is_file():
             continue
         saved = rundir.read_run(run_dir)
-        if _matches(saved, experiment):
+        if _matches(saved, experiment, backend):
             yield seed, saved
 
 
-def diverged_runs(out_dir, experiment: ExperimentSpec,
-                  subdir: str = RUNS_SUBDIR) -> list[tuple[int, int, Path]]:
-    """(seed, epoch it diverged in, run directory) of the experiment's diverged runs, by seed."""
+def diverged_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR,
+                  backend: str = "tensorflow") -> list[tuple[int, int, Path]]:
+    """(seed, epoch it diverged in, run directory) of the experiment's diverged runs on
+    `backend`, by seed."""
     return sorted((seed, saved.diverged_epoch, saved.run_dir)
-                  for seed, saved in _experiment_runs(out_dir, experiment, subdir)
+                  for seed, saved in _experiment_runs(out_dir, experiment, subdir, backend)
                   if saved.diverged_epoch is not None)
 
 
-def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR) -> list[FinishedRun]:
-    """Returns the experiment's finished runs in `out_dir/subdir`, by seed.
+def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR,
+                  backend: str = "tensorflow") -> list[FinishedRun]:
+    """Returns the experiment's finished runs on Keras backend `backend` in `out_dir/subdir`,
+    by seed.
 
     A directory counts only if its config.json says finished and its identity holds the
     experiment's network, lr, momentum and epochs (an output folder reused after the zoo
     changed may hold runs of other settings under the same name).
     """
     found = [FinishedRun.of(saved, seed)
-             for seed, saved in _experiment_runs(out_dir, experiment, subdir)]
+             for seed, saved in _experiment_runs(out_dir, experiment, subdir, backend)]
     return sorted((run for run in found if run is not None), key=lambda r: r.seed)
 
 

@@ -122,6 +122,11 @@ class SavedRun:
         return self.identity.get("network", {}).get("id")
 
     @property
+    def backend(self) -> str:
+        """The Keras backend it trained on (identities name it off TensorFlow only)."""
+        return self.identity.get("backend", "tensorflow")
+
+    @property
     def train(self) -> TrainSettings | None:
         """The SGD settings it ran with, or None if its identity lacks them."""
         try:
