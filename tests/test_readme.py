@@ -26,6 +26,30 @@ def test_the_from_python_block_runs(tmp_path, monkeypatch, capsys):
     assert "'mlp-baseline'" in out and "%" in out
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_from_python_block_runs_on_the_other_backends(tmp_path, backend):
+    """The same block with `KERAS_BACKEND` set, in a fresh process (Keras reads it once)."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (the {backend} extra)")
+    section = README.read_text(encoding="utf-8").split("## From Python", 1)[1]
+    (code,) = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], flags=re.S)
+    (tmp_path / "figures").symlink_to(README.parent / "figures")
+    code += ("\nimport keras, json\nprint(json.dumps([keras.backend.backend(), "
+             "run.config['identity'].get('backend'), list(probabilities.shape)]))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=900,
+                          env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == f'["{backend}", "{backend}", [4, 10]]'
+    assert (tmp_path / "cnn3.tflite").stat().st_size > 1_000_000  # via a TensorFlow process
+
+
 def test_the_results_table_is_the_published_reproduction():
     """The table between the README's markers is `summary_markdown` of figures/ (a hand edit
     or a publish without `scripts/sync_readme_results.py` fails here)."""
