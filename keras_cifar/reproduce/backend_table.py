@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 from keras_cifar import _fs
 from keras_cifar.backends import BACKENDS, DEFAULT_BACKEND
 from keras_cifar.reproduce import results
-from keras_cifar.reproduce.ladder import NOISE_SE, gain, gain_words, run_minutes
+from keras_cifar.reproduce.ladder import NOISE_SE, SeedSpread, gain, gain_words, run_minutes
 from keras_cifar.zoo import ExperimentSpec, Zoo
 
 BACKENDS_MD = "BACKENDS.md"
@@ -32,27 +31,15 @@ BACKENDS_CSV_COLUMNS = ("experiment", "backend", "seeds", "mean_accuracy", "sd",
 
 
 @dataclass(frozen=True)
-class BackendRuns:
+class BackendRuns(SeedSpread):
     """One experiment's finished runs on one backend."""
 
     backend: str
     runs: tuple
 
     @property
-    def accuracies(self) -> list[float]:
-        return [r.final_accuracy for r in self.runs]
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.accuracies)
-
-    @property
-    def sd(self) -> float | None:
-        return statistics.stdev(self.accuracies) if len(self.runs) > 1 else None
-
-    @property
-    def standard_error(self) -> float | None:
-        return None if self.sd is None else self.sd / math.sqrt(len(self.runs))
+    def accuracies(self) -> tuple[float, ...]:
+        return tuple(r.final_accuracy for r in self.runs)
 
     @property
     def minutes(self) -> float:

@@ -26,8 +26,27 @@ LADDER_PNG = "ladder.png"
 NOISE_SE = 2.0
 
 
+class SeedSpread:
+    """Mean, sample sd and standard error of the mean over the seeds' `accuracies` (for a
+    class that has them), as `gain` compares them."""
+
+    accuracies: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.accuracies)
+
+    @property
+    def sd(self) -> float | None:
+        return statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else None
+
+    @property
+    def standard_error(self) -> float | None:
+        return None if self.sd is None else self.sd / math.sqrt(len(self.accuracies))
+
+
 @dataclass(frozen=True)
-class Rung:
+class Rung(SeedSpread):
     """One rung over its finished seeds.
 
     Attributes:
@@ -45,18 +64,6 @@ class Rung:
     accuracies: tuple[float, ...]
     minutes: tuple[float, ...]
     cpus: tuple[str, ...]
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.accuracies)
-
-    @property
-    def sd(self) -> float | None:
-        return statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else None
-
-    @property
-    def standard_error(self) -> float | None:
-        return None if self.sd is None else self.sd / math.sqrt(len(self.accuracies))
 
 
 def final_accuracy(run: results.FinishedRun) -> float:
@@ -88,7 +95,7 @@ def run_minutes(run: results.FinishedRun) -> float:
     return len(seconds) * statistics.median(seconds) / 60 if seconds else 0.0
 
 
-def gain(previous: Rung, rung: Rung) -> tuple[float, float | None]:
+def gain(previous: SeedSpread, rung: SeedSpread) -> tuple[float, float | None]:
     """(mean difference, its standard error sqrt(se1^2 + se2^2)); None where a side has one
     seed."""
     difference = rung.mean - previous.mean
