@@ -108,6 +108,30 @@ def test_the_same_seed_gives_the_same_history_in_two_fresh_processes(tmp_path, b
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_command_over_a_model_runs_on_the_backend(tmp_path, backend):
+    from PIL import Image
+
+    if backend not in INSTALLED:
+        pytest.skip(f"{backend} is not installed (the {backend} extra)")
+    done = _train(backend, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = tmp_path / "run"
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(tmp_path / "grey.png")
+    commands = {"evaluate": [str(run), "--data", "synthetic", "--limit", "300"],
+                "predict": [str(run), str(tmp_path / "grey.png")],
+                "inspect": [str(run)], "kernels": [str(run), "-o", str(tmp_path / "k.png")],
+                "plot": [str(run)]}
+    for command, arguments in commands.items():
+        done = subprocess.run([sys.executable, "-m", "keras_cifar", command, *arguments],
+                              capture_output=True, text=True, timeout=300,
+                              env={**ENV, "KERAS_BACKEND": backend})
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr, command
+    assert (tmp_path / "k.png").stat().st_size > 1000 and (run / "curves.png").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.skipif("jax" not in INSTALLED, reason="jax is not installed (the jax extra)")
 def test_a_reproduction_keeps_each_backends_runs_apart_in_one_folder(tmp_path):
     def reproduce(*extra):
