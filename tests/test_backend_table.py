@@ -3,6 +3,7 @@ beside TensorFlow's, never mistaken for them; differences from TensorFlow with t
 errors, seed noise called by name; nothing written without runs off TensorFlow."""
 
 import csv
+import json
 
 import pytest
 
@@ -16,7 +17,10 @@ def out(tmp_path):
     for seed, accuracy in enumerate([0.53, 0.54, 0.55]):
         fake_finished_run(tmp_path, "mlp2", seed, [0.5, accuracy])
     for seed, accuracy in enumerate([0.54, 0.55]):
-        fake_finished_run(tmp_path, "mlp2", seed, [0.5, accuracy], seconds=30.0, backend="jax")
+        run = fake_finished_run(tmp_path, "mlp2", seed, [0.5, accuracy], seconds=30.0,
+                                backend="jax")
+        config = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**config, "versions": {"jax": "0.4.1"}}))
     for seed, accuracy in enumerate([0.60, 0.61]):
         fake_finished_run(tmp_path, "mlp2", seed, [0.5, accuracy], backend="torch")
     fake_finished_run(tmp_path, "cnn3", 0, [0.7, 0.72])  # TensorFlow only: not in the table
@@ -57,7 +61,7 @@ def test_differences_from_tensorflow_with_their_standard_errors(out):
 def test_the_table_and_csv_are_written_only_where_other_backends_ran(out, tmp_path_factory):
     path = backend_table.write_backend_table(ZOO, out)
     text = path.read_text()
-    assert "| mlp2 | jax | 2 | 54.50% +- 0.71 | +0.50 +- 0.76 (within seed noise) |" in text
+    assert "| mlp2 | jax | 0.4.1 | 2 | 54.50% +- 0.71 | +0.50 +- 0.76 (within seed noise) |" in text
     torch_line = next(line for line in text.splitlines() if "| mlp2 | torch |" in line)
     assert "within seed noise" not in torch_line and "`runs/mlp2-torch-s1`" in torch_line
     assert "cnn3" not in text and "CPU: Test CPU." in text

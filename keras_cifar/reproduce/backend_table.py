@@ -26,8 +26,8 @@ from keras_cifar.zoo import ExperimentSpec, Zoo
 
 BACKENDS_MD = "BACKENDS.md"
 BACKENDS_CSV = "backends.csv"
-BACKENDS_CSV_COLUMNS = ("experiment", "backend", "seeds", "mean_accuracy", "sd", "difference",
-                        "difference_se", "within_noise", "minutes", "runs")
+BACKENDS_CSV_COLUMNS = ("experiment", "backend", "version", "seeds", "mean_accuracy", "sd",
+                        "difference", "difference_se", "within_noise", "minutes", "runs")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ class BackendRuns(SeedSpread):
     @property
     def accuracies(self) -> tuple[float, ...]:
         return tuple(r.final_accuracy for r in self.runs)
+
+    @property
+    def versions(self) -> str:
+        """The backend's versions the runs record, e.g. `0.10.2`."""
+        return ", ".join(sorted({r.backend_version for r in self.runs if r.backend_version}))
 
     @property
     def minutes(self) -> float:
@@ -80,8 +85,9 @@ def backend_markdown(rows, cpus: list[str]) -> str:
         f"{NOISE_SE:g} standard errors it is called seed noise. Minutes: mean training time "
         "per run (epochs x the run's median epoch).",
         "",
-        "| experiment | backend | seeds | accuracy | against TensorFlow (points) | minutes | runs |",
-        "| --- | --- | ---: | ---: | --- | ---: | --- |",
+        "| experiment | backend | version | seeds | accuracy | against TensorFlow (points) | minutes "
+        "| runs |",
+        "| --- | --- | --- | ---: | ---: | --- | ---: | --- |",
     ]
     for experiment, by_backend in rows:
         for backend, cell in by_backend.items():
@@ -89,7 +95,7 @@ def backend_markdown(rows, cpus: list[str]) -> str:
             against = "" if difference is None else gain_words(difference, se)
             sd = "" if cell.sd is None else f" +- {100 * cell.sd:.2f}"
             runs = ", ".join(f"`{r.run_dir.parent.name}/{r.run_dir.name}`" for r in cell.runs)
-            lines.append(f"| {experiment.id} | {backend} | {len(cell.runs)} | "
+            lines.append(f"| {experiment.id} | {backend} | {cell.versions} | {len(cell.runs)} | "
                          f"{100 * cell.mean:.2f}%{sd} | {against} | {cell.minutes:.1f} | {runs} |")
     lines += ["", f"CPU: {', '.join(cpus) or 'not recorded'}.", ""]
     return "\n".join(lines)
@@ -103,7 +109,8 @@ def backend_csv(rows) -> str:
     for experiment, by_backend in rows:
         for backend, cell in by_backend.items():
             difference, se, within = _against_tensorflow(by_backend, backend)
-            writer.writerow([experiment.id, backend, len(cell.runs), f"{cell.mean:.6f}",
+            writer.writerow([experiment.id, backend, cell.versions, len(cell.runs),
+                             f"{cell.mean:.6f}",
                              "" if cell.sd is None else f"{cell.sd:.6f}",
                              "" if difference is None else f"{difference:.6f}",
                              "" if se is None else f"{se:.6f}",

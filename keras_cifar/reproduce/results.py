@@ -60,6 +60,7 @@ class FinishedRun:
     history: list[dict]
     metrics: dict
     cpu: str = ""  # the CPU model config.json records (runs from before it was recorded: "")
+    backend_version: str = ""  # the version of the Keras backend it trained on
 
     @classmethod
     def read(cls, run_dir: str | os.PathLike, seed: int = 0) -> "FinishedRun | None":
@@ -74,7 +75,8 @@ class FinishedRun:
         if saved.status is not rundir.STATUS_FINISHED:
             return None
         return cls(seed, saved.run_dir, rundir.read_history(saved.run_dir),
-                   rundir.read_metrics(saved.run_dir), saved.config.get("cpu", ""))
+                   rundir.read_metrics(saved.run_dir), saved.config.get("cpu", ""),
+                   str(saved.config.get("versions", {}).get(saved.backend, "")))
 
     @property
     def final_accuracy(self) -> float:
