@@ -88,6 +88,6 @@ def backend_version(name: str) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version({"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}[name])
+        return version(_PACKAGES[name][0])
     except PackageNotFoundError:
         return None

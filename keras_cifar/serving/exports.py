@@ -185,10 +185,7 @@ def export_model(model: keras.Model, target: str | os.PathLike, format: str | No
     try:
         written = staging / target.name
         if export_route(format) == "keras":
-            keras_format = "tf_saved_model" if format == "saved_model" else format
-            with warnings.catch_warnings():  # tracers' notes on shapes they treat as constants
-                warnings.simplefilter("ignore")
-                serving_model(model).export(str(written), format=keras_format, verbose=False)
+            _export_here(model, written, format)
         else:
             _export_in_tensorflow(model, written, format, staging)
         if target.is_dir():
@@ -197,6 +194,14 @@ def export_model(model: keras.Model, target: str | os.PathLike, format: str | No
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _export_here(model: keras.Model, written: Path, format: str) -> None:
+    """Keras' own `Model.export` of the serving wrapper, in this process."""
+    keras_format = "tf_saved_model" if format == "saved_model" else format
+    with warnings.catch_warnings():  # tracers' notes on shapes they treat as constants
+        warnings.simplefilter("ignore")
+        serving_model(model).export(str(written), format=keras_format, verbose=False)
 
 
 def _export_in_tensorflow(model: keras.Model, written: Path, format: str, staging: Path) -> None:
@@ -232,9 +237,7 @@ def _main(argv: list[str]) -> int:
     from keras_cifar.serving.predict import load_model_file
 
     source, written, format = argv
-    model = load_model_file(source)
-    keras_format = "tf_saved_model" if format == "saved_model" else format
-    serving_model(model).export(written, format=keras_format, verbose=False)
+    _export_here(load_model_file(source), Path(written), format)
     return 0
 
 
