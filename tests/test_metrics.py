@@ -1,11 +1,20 @@
 """metrics: NotebookLoss accumulates the notebook-scale loss over a pass in any batching."""
 
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 
 from keras_cifar.training.metrics import NotebookLoss
 from keras_cifar.training.notebook_loss import notebook_scale_loss
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def per_example_cross_entropy(logits, labels):
@@ -41,3 +50,34 @@ def test_in_fit_validation_it_matches_a_separate_computation():
     logits = model.predict(x[:130], verbose=0).astype(np.float64)
     expected = notebook_scale_loss(per_example_cross_entropy(logits, y[:130]))
     assert history.history["val_notebook_loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+
+def _pass_of(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 10)) * 3).astype("float32"), rng.integers(0, 10, n)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                    reason="jax is not installed (the jax extra)")
+def test_on_jax_a_whole_pass_keeps_the_notebooks_number_without_a_float64_warning():
+    """JAX without x64 truncates float64 with a UserWarning at every run: the metric must not
+    ask for it, and its float32 sums must still give a 50,000-example pass's number."""
+    code = textwrap.dedent("""
+        import warnings
+        warnings.simplefilter("error")
+        from keras_cifar.training.metrics import NotebookLoss
+        from tests.test_metrics import _pass_of
+        logits, labels = _pass_of(50_000)
+        metric = NotebookLoss()
+        for start in range(0, 50_000, 64):
+            metric.update_state(labels[start:start + 64], logits[start:start + 64])
+        print(metric.sum_dtype, repr(float(metric.result())))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dtype, value = done.stdout.split()
+    logits, labels = _pass_of(50_000)
+    expected = notebook_scale_loss(per_example_cross_entropy(logits.astype(np.float64), labels))
+    assert dtype == "float32" and float(value) == pytest.approx(expected, rel=2e-7)
