@@ -232,6 +232,8 @@ def fake_finished_run(out, experiment_id, seed, accuracies, seconds=60.0, tta=No
                 "epochs": e.train.epochs, "batch_size": e.train.batch_size, "seed": seed}
     if backend != "tensorflow":
         identity["backend"] = backend
+    if e.recipe_settings is not None:
+        identity["recipe"] = json.loads(e.recipe_settings)
     (run_dir / rundir.CONFIG).write_text(json.dumps(
         {"identity": identity, "status": "finished", "cpu": "Test CPU"}))
     rows = ["epoch,accuracy,loss,val_accuracy,val_loss,seconds"]

@@ -15,10 +15,11 @@ ISSUE_COLUMNS = ("id, network, lr, momentum, epochs, inputs, seeds, original_acc
                  "our_last5, our_loss_notebook_scale, our_loss, report_text_lr, report_words, "
                  "seconds").split(", ")
 
+ZOO_NETWORKS = [{"id": "net", "preprocess": "symmetric", "layers": [
+    {"kind": "flatten"}, {"kind": "dense", "units": 10}],
+    "train": {"lr": 0.01, "momentum": 0.9, "epochs": 6}}]
 ZOO = parse_zoo({
-    "networks": [{"id": "net", "preprocess": "symmetric", "layers": [
-        {"kind": "flatten"}, {"kind": "dense", "units": 10}],
-        "train": {"lr": 0.01, "momentum": 0.9, "epochs": 6}}],
+    "networks": ZOO_NETWORKS,
     "experiments": [
         {"id": "exp", "network": "net", "lr": 0.01, "momentum": 0.9, "epochs": 6,
          "original": {"test_accuracy": 0.70, "test_loss": 0.03},
@@ -29,11 +30,12 @@ ZOO = parse_zoo({
 })
 
 
-def write_run(root, name, accuracies, *, lr=0.01, momentum=0.9, status=rundir.STATUS_FINISHED):
+def write_run(root, name, accuracies, *, lr=0.01, momentum=0.9, status=rundir.STATUS_FINISHED,
+              **identity):
     run_dir = root / name
     _fs.atomic_write_json(run_dir / rundir.CONFIG, {
-        "status": status, "identity": {"network": {"id": "net"}, "lr": lr,
-                                       "momentum": momentum, "epochs": len(accuracies)}})
+        "status": status, "identity": {"network": {"id": "net"}, "lr": lr, "momentum": momentum,
+                                       "epochs": len(accuracies), **identity}})
     rows = "".join(f"{e},{a},2.0,{a / 10},1.5\n" for e, a in enumerate(accuracies))
     (run_dir / rundir.HISTORY).write_text("epoch,val_accuracy,val_loss,val_notebook_loss,seconds\n"
                                         + rows)
@@ -51,6 +53,8 @@ def out(tmp_path):
     write_run(ours, "exp-s2", [0.1, 0.5, 0.6, 0.6, 0.6, 0.62])
     write_run(ours, "exp-s3", [0.1, 0.2], status=rundir.STATUS_RUNNING)  # unfinished: not counted
     write_run(ours, "exp-s4", [0.9] * 6, lr=0.1)  # other settings under the name: not counted
+    write_run(ours, "exp-s5", [0.9] * 6, batch_size=512)  # nor another batch size
+    write_run(ours, "exp-s6", [0.9] * 6, recipe={"label_smoothing": 0.2})  # nor another recipe
     write_run(ours, "exp-sx", [0.9] * 6)  # not a seed suffix
     return tmp_path
 
@@ -155,3 +159,17 @@ def test_a_result_row_is_a_dataclass_whose_leading_fields_are_the_csv_columns(ou
     assert list(results.RESULTS_COLUMNS) == ISSUE_COLUMNS
     assert list(row.to_dict()) == [*ISSUE_COLUMNS, "verdict"]
     assert row.to_dict()["our_mean"] == row.our_mean and isinstance(row.runs, tuple)
+
+
+def test_a_recipes_experiment_counts_only_runs_of_that_recipe(tmp_path):
+    zoo = parse_zoo({
+        "recipes": [{"id": "smooth", "label_smoothing": 0.2}],
+        "networks": ZOO_NETWORKS,
+        "experiments": [{"id": "exp", "network": "net", "recipe": "smooth"}]})
+    experiment = zoo.experiment("exp")
+    settings = zoo.recipe("smooth").settings()
+    write_run(tmp_path / "runs", "exp", [0.5] * 6, recipe=settings, batch_size=64)
+    write_run(tmp_path / "runs", "exp-s1", [0.5] * 6, batch_size=64)  # plain SGD's identity
+    write_run(tmp_path / "runs", "exp-s2", [0.5] * 6, batch_size=64,
+              recipe={**settings, "label_smoothing": 0.1})
+    assert [r.seed for r in results.finished_runs(tmp_path, experiment)] == [0]

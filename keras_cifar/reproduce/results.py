@@ -19,6 +19,7 @@ from typing import Iterable
 
 from keras_cifar.training import rundir
 from keras_cifar.zoo import ExperimentSpec, Zoo
+from keras_cifar.zoo.recipe import settings_json
 
 ORIGINAL_CURVES = Path(__file__).with_name("original_curves.csv")
 RUNS_SUBDIR = "runs"  # keras-cifar's runs: OUT/runs/<experiment-id>[-s<seed>]/
@@ -116,11 +117,13 @@ def run_label(experiment_id: str, backend: str = "tensorflow") -> str:
 
 def _matches(run: rundir.SavedRun, experiment: ExperimentSpec,
              backend: str = "tensorflow") -> bool:
-    """Whether a run's saved identity trained this experiment's network and settings on
-    `backend`."""
+    """Whether a run's saved identity trained this experiment's network, settings and recipe
+    on `backend`."""
     t, ran = experiment.train, run.train
     return (run.network_id == experiment.network and ran is not None and run.backend == backend
-            and (ran.lr, ran.momentum, ran.epochs) == (t.lr, t.momentum, t.epochs))
+            and (ran.lr, ran.momentum, ran.epochs, ran.batch_size)
+            == (t.lr, t.momentum, t.epochs, t.batch_size)
+            and settings_json(run.identity.get("recipe")) == experiment.recipe_settings)
 
 
 def _seed_dirs(out_dir, experiment: ExperimentSpec, subdir: str,
@@ -162,8 +165,8 @@ def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR
     by seed.
 
     A directory counts only if its config.json says finished and its identity holds the
-    experiment's network, lr, momentum and epochs (an output folder reused after the zoo
-    changed may hold runs of other settings under the same name).
+    experiment's network, lr, momentum, epochs, batch size and recipe (an output folder reused
+    after the zoo changed may hold runs of other settings under the same name).
     """
     found = [FinishedRun.of(saved, seed)
              for seed, saved in _experiment_runs(out_dir, experiment, subdir, backend)]

@@ -506,7 +506,8 @@ def _parse_experiment(entry: Any, index: int, path: Path, networks: dict,
         id=entry["id"], network=network, train=train,
         original=_parse_original(entry.get("original"), where),
         report_text=_parse_report_text(entry.get("report_text"), where),
-        recipe=recipe, group=group, title=entry.get("title"),
+        recipe=recipe, recipe_settings=zoo.recipe(recipe).identity_json(), group=group,
+        title=entry.get("title"),
     )
 
 

@@ -14,6 +14,7 @@ Conventions, chosen so that a recipe reads the same on any batch size:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
@@ -154,6 +155,10 @@ class Recipe:
                 value = dict(sorted(value.items()))
             out[name] = value
         return out
+
+    def identity_json(self) -> str | None:
+        """`settings()` as a run identity records them (`settings_json`), None when plain."""
+        return None if self.is_plain else settings_json(self.settings())
 
     def describe(self) -> str:
         """One line of what differs from the report's recipe, e.g. `nesterov, wd 0.0013, ...`."""
@@ -411,3 +416,8 @@ def with_changes(recipe: Recipe, changes: Mapping[str, Any]) -> Recipe:
 def from_settings(settings: Mapping[str, Any], recipe_id: str = "run") -> Recipe:
     """A recipe from a run identity's `recipe` (as `Recipe.settings` wrote it)."""
     return Recipe(id=recipe_id, title=recipe_id, **parse_recipe_fields(settings))
+
+
+def settings_json(settings: Mapping[str, Any] | None) -> str | None:
+    """A recipe's settings (a run identity's `recipe`) as canonical JSON, to compare them."""
+    return None if settings is None else json.dumps(settings, sort_keys=True)

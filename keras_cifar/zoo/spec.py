@@ -278,6 +278,8 @@ class ExperimentSpec:
         original: the notebook's final numbers, or None for experiments of a user's own zoo.
         report_text: what the report's text says of it.
         recipe: the id of its training recipe.
+        recipe_settings: that recipe's `settings()` as canonical JSON (what run identities
+            record under `recipe`), or None for the report's plain SGD, which they leave out.
         group: a name to select experiments by (`reproduce run --group ladder`), or None.
         title: a human title (the ladder's rung), or None.
     """
@@ -288,6 +290,7 @@ class ExperimentSpec:
     original: OriginalResult | None = None
     report_text: ReportText = ReportText()
     recipe: str = "report"
+    recipe_settings: str | None = None
     group: str | None = None
     title: str | None = None
 
