@@ -121,8 +121,8 @@ def use_xla(spec: NetworkSpec, xla: str = "auto", strategy: str = "default",
     `auto` on TensorFlow: on a GPU, yes; on a CPU, only for networks without convolutions,
     where XLA was measured faster (for the CNNs, TensorFlow's oneDNN convolutions beat XLA's
     2-3x on CPU); never under a mirrored strategy, which is not measured here. On JAX, always:
-    XLA is JAX's compiler, and without it every op runs eagerly. On PyTorch, no (`on` would
-    be `torch.compile`, not measured here).
+    XLA is JAX's compiler, and without it every op runs eagerly. On PyTorch, no: `on` means
+    `torch.compile`, measured slower on CPU (docs/speed.md, "On each Keras backend").
     """
     if xla != "auto":
         return xla == "on"
