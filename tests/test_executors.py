@@ -150,17 +150,17 @@ def test_sweep_bad_values_exit_2(runner, tmp_path):
 @pytest.mark.faults
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_diverging_point_is_a_result_and_the_rest_of_the_sweep_runs(runner, tmp_path, workers):
-    args = ["sweep", "mlp2", "--lr", "0.01,1e30,0.01", "--momentum", "0", "--epochs", "1",
+    args = ["sweep", "mlp2", "--lr", "0.01,1e38,0.01", "--momentum", "0", "--epochs", "1",
             "--data", "synthetic", "--limit", "200", "--out", str(tmp_path), "--workers", workers]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "1 finished, 1 diverged (mlp2-lr1e+30-m0-e1: epoch 1)" in result.output
+    assert "1 finished, 1 diverged (mlp2-lr1e+38-m0-e1: epoch 1)" in result.output
     with open(tmp_path / "sweep.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["lr"], r["status"]) for r in rows] == [("0.01", "finished"),
-                                                      ("1e+30", "diverged in epoch 1")]
+                                                      ("1e+38", "diverged in epoch 1")]
     assert rows[1]["test_accuracy"] == "" and (tmp_path / "SWEEP.md").is_file()
-    diverged = tmp_path / "runs" / "mlp2-lr1e+30-m0-e1"
+    diverged = tmp_path / "runs" / "mlp2-lr1e+38-m0-e1"
     assert rundir.read_run(diverged).diverged_epoch == 1
     # a rerun keeps the divergence instead of training it again, unless asked
     before = (diverged / rundir.CONFIG).stat().st_mtime_ns
@@ -177,21 +177,21 @@ def test_a_diverged_run_is_a_session_in_the_hparams_logs(runner, tmp_path):
 
     from test_hparams import read_logs
 
-    result = runner.invoke(cli, ["sweep", "mlp2", "--lr", "0.01,1e30", "--epochs", "1", "--data",
+    result = runner.invoke(cli, ["sweep", "mlp2", "--lr", "0.01,1e38", "--epochs", "1", "--data",
                                  "synthetic", "--limit", "200", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     logs = read_logs(tmp_path / TENSORBOARD_SUBDIR)
     sessions = {run: entry["session"] for run, entry in logs.items() if "session" in entry}
     status = {run: s.hparams["status"].string_value for run, s in sessions.items()}
-    assert status == {"mlp2-lr0.01-m0-e1": "finished", "mlp2-lr1e+30-m0-e1": "diverged"}
-    assert logs["mlp2-lr1e+30-m0-e1"]["diverged_epoch"][-1][1] == 1.0
+    assert status == {"mlp2-lr0.01-m0-e1": "finished", "mlp2-lr1e+38-m0-e1": "diverged"}
+    assert logs["mlp2-lr1e+38-m0-e1"]["diverged_epoch"][-1][1] == 1.0
 
 
 @pytest.mark.faults
 @pytest.mark.slow
 def test_under_ray_a_diverging_point_leaves_no_run_running_and_no_traceback(
         runner, tmp_path, ray_cluster):
-    result = runner.invoke(cli, ["sweep", "mlp2", "--lr", "0.01,1e30", "--momentum", "0,0.9",
+    result = runner.invoke(cli, ["sweep", "mlp2", "--lr", "0.01,1e38", "--momentum", "0,0.9",
                                  "--epochs", "1", "--data", "synthetic", "--limit", "200",
                                  "--out", str(tmp_path), "--executor", "ray"])
     assert result.exit_code == 0, result.output

@@ -201,7 +201,7 @@ def test_a_diverging_experiment_is_listed_and_the_others_are_reproduced(runner, 
     from conftest import TEST_ZOO
 
     zoo = json.loads(json.dumps(TEST_ZOO))
-    zoo["experiments"].append({"id": "tiny-nan", "network": "tiny", "lr": 1e30, "momentum": 0.9,
+    zoo["experiments"].append({"id": "tiny-nan", "network": "tiny", "lr": 1e38, "momentum": 0.9,
                                "epochs": 2})
     zoo_file = tmp_path / "zoo.json"
     zoo_file.write_text(json.dumps(zoo))

@@ -401,7 +401,7 @@ def test_a_recipe_run_that_diverges_is_marked_failed_with_its_epochs_kept(tmp_pa
     from keras_cifar.errors import TrainingError
 
     zoo = _tiny_bench_zoo()
-    config = RunConfig.of(zoo.network("tinybench"), recipe=zoo.recipe("airbench93"), lr=1e30,
+    config = RunConfig.of(zoo.network("tinybench"), recipe=zoo.recipe("airbench93"), lr=1e38,
                           epochs=2)
     with pytest.raises(TrainingError) as info:
         train_run(config, synthetic_data(200, 100), out_dir=tmp_path, verbose=0)
