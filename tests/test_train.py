@@ -256,7 +256,8 @@ def test_speed_settings_recorded(runner, tmp_path):
     assert result.exit_code == 0, result.output
     speed = json.loads((only_run_dir(tmp_path) / rundir.CONFIG).read_text())["speed"]
     assert speed == {"steps_per_execution": 2, "xla": False, "mixed_precision": False,
-                     "op_determinism": True, "threads": 0, "onednn": onednn_setting()}
+                     "op_determinism": True, "threads": 0, "onednn": onednn_setting(),
+                     "fused_gelu": False}
 
 
 @pytest.mark.slow
