@@ -27,6 +27,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="per run; the first is dropped")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="keras-cifar's side in mixed bfloat16 (airbench's stays float32)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if not args.data_dir or not Path(args.data_dir).exists():

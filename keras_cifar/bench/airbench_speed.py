@@ -6,6 +6,7 @@
 - keras-cifar: airbench93 as `train` builds it (`compiled_model`, the recipe's tf.data
   pipeline with augmentation, whitening init, `RecipeSGD` with lookahead) fitted `--epochs`
   epochs with no validation pass, then the test-time-augmented evaluation, timed apart;
+  in float32, or with `--mixed-precision` in mixed bfloat16 (its GELUs fused, `models/fused.py`);
 - airbench: its own `train93`, unmodified, float32 on the CPU (`keras_cifar.reference.airbench`),
   for the same epochs; its per-epoch training time (its `total_time_seconds`, which leaves out
   its evaluations).
@@ -57,18 +58,19 @@ def keras_worker(settings: dict) -> dict:
     from keras_cifar.data.pipelines import train_pipeline
     from keras_cifar.models.whitening import initialise_whitening
     from keras_cifar.training.config import RunConfig
-    from keras_cifar.training.train import compiled_model, tta_metrics
+    from keras_cifar.training.train import compiled_model, mixed_precision_policy, tta_metrics
     from keras_cifar.zoo import load_zoo
     from keras_cifar.bench.speed import matmul_peak_gflops
 
     zoo = load_zoo()
     spec = zoo.network(settings["network"])
     data = DataSpec.of(settings["data"]).load()
-    config = RunConfig.of(spec, recipe=zoo.recipe(spec.recipe), epochs=settings["epochs"])
+    config = RunConfig.of(spec, recipe=zoo.recipe(spec.recipe), epochs=settings["epochs"],
+                          mixed_precision=settings.get("mixed_precision", False))
     keras.utils.set_random_seed(0)
     train_ds, _, steps = train_pipeline(data.train_images, data.train_labels, config.batch_size,
                                         config.seed, config.epochs, augment=config.recipe.augment)
-    model, _, speed = compiled_model(config, steps)
+    model, _, speed = compiled_model(config, steps, mixed_precision_policy(config.mixed_precision))
     start = time.perf_counter()
     initialise_whitening(model, spec, data.train_images)
     whitening_seconds = time.perf_counter() - start
@@ -177,7 +179,8 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory() as cache:
         for round_ in range(args.rounds):
             keras_runs.append(_measure(sys.executable, "keras", {
-                "network": "airbench93", "data": args.data_dir, "epochs": args.epochs}, env))
+                "network": "airbench93", "data": args.data_dir, "epochs": args.epochs,
+                "mixed_precision": args.mixed_precision}, env))
             print(f"round {round_ + 1}: keras-cifar epochs "
                   f"{[round(s, 1) for s in keras_runs[-1]['epoch_seconds']]} s", flush=True)
             airbench_runs.append(_measure(args.airbench_python, "airbench", {
@@ -188,6 +191,7 @@ def run(args) -> int:
     images = keras_runs[0]["train_images"]
     summary = summarise(keras_runs, airbench_runs, images * training_flops_per_image(spec))
     result = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
+              "keras_precision": keras_runs[0]["speed"]["mixed_precision"] or "float32",
               "epochs": args.epochs, "rounds": args.rounds, "data": args.data_dir,
               "summary": summary, "keras": keras_runs, "airbench": airbench_runs,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -195,7 +199,8 @@ def run(args) -> int:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     s = summary
     print(f"\nairbench93 on {result['cpu']} ({result['cores']} cores), medians over epochs 2+:")
-    print("| | keras-cifar | airbench (PyTorch) |\n| --- | ---: | ---: |")
+    print(f"| | keras-cifar ({result['keras_precision']}) | airbench (PyTorch, float32) |\n"
+          "| --- | ---: | ---: |")
     print(f"| seconds per epoch | {s['keras_epoch_seconds']:.1f} | {s['airbench_epoch_seconds']:.1f} |")
     print(f"| full run, minutes (11 epochs{', TTA'}) | {s['keras_full_run_minutes']:.1f} | "
           f"{s['airbench_full_run_minutes']:.1f} |")
