@@ -204,7 +204,7 @@ def run(args) -> int:
     print(f"| seconds per epoch | {s['keras_epoch_seconds']:.1f} | {s['airbench_epoch_seconds']:.1f} |")
     print(f"| full run, minutes (11 epochs{', TTA'}) | {s['keras_full_run_minutes']:.1f} | "
           f"{s['airbench_full_run_minutes']:.1f} |")
-    print(f"| GFLOP/s (fraction of matmul peak) | {s['keras_gflops']:.0f} "
+    print(f"| GFLOP/s (fraction of the float32 matmul peak) | {s['keras_gflops']:.0f} "
           f"({s['keras_fraction_of_peak']:.0%}) | {s['airbench_gflops']:.0f} "
           f"({s['airbench_fraction_of_peak']:.0%}) |")
     print(f"| peak RSS, MiB | {s['keras_peak_rss_mib']} | {s['airbench_peak_rss_mib']} |")
