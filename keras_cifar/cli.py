@@ -585,8 +585,8 @@ def data_prepare(data):
               "never on PyTorch.")
 @click.option("--mixed-precision", is_flag=True,
               help="Compute in 16 bits with float32 weights: mixed_float16 on a GPU, "
-              "mixed_bfloat16 on a CPU (fast with AVX512-BF16 or AMX). Changes the results; "
-              "off by default.")
+              "mixed_bfloat16 on a CPU (fast with AVX512-BF16 or AMX: docs/speed.md). Changes "
+              "the results; off by default.")
 @backend_option
 @click.pass_context
 def train(ctx, network, lr, momentum, epochs, batch_size, seed, init, recipe, recipe_changes, data,
