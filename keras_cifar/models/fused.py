@@ -2,10 +2,11 @@
 
 TensorFlow runs Keras' exact GELU, `x / 2 * (1 + erf(x / sqrt(2)))`, and its gradient as
 separate element-wise kernels, each a pass over memory. In bfloat16 on a CPU whose convolutions
-run on AMX, those passes became the step's largest cost: airbench93's train step (batch 1024)
-took 1,270 ms, of which removing the GELUs saved 610; compiling each GELU with XLA, which fuses
-the formula and its gradient into one loop apiece, brought it to 845 ms (docs/recipes.md). XLA
-is not used for the whole model because its CPU convolutions are 2x slower than oneDNN's.
+run on AMX, those passes became the step's largest cost after the convolutions: compiling each
+GELU with XLA, which fuses the formula and its gradient into one loop apiece, takes
+airbench93's bfloat16 train step (batch 1024) from 1,436 ms to 1,122 on a 2-core Xeon
+(`scripts/bench_step.py`, `figures/bench/step_cost.json`; docs/recipes.md). XLA is not used
+for the whole model because its CPU convolutions are 2x slower than oneDNN's.
 
 Only the layers' functions change, never their configs: `unfuse_gelu` puts Keras' own GELU
 back before a model is saved, so a `model.keras` still loads in plain Keras.
