@@ -57,6 +57,7 @@ def keras_worker(settings: dict) -> dict:
     from keras_cifar.data.spec import DataSpec
     from keras_cifar.data.pipelines import train_pipeline
     from keras_cifar.models.whitening import initialise_whitening
+    from keras_cifar.training.callbacks import EpochClock
     from keras_cifar.training.config import RunConfig
     from keras_cifar.training.train import compiled_model, mixed_precision_policy, tta_metrics
     from keras_cifar.zoo import load_zoo
@@ -82,20 +83,13 @@ def keras_worker(settings: dict) -> dict:
     train_ds, _, _ = train_pipeline(data.train_images, data.train_labels, config.batch_size,
                                     config.seed, config.epochs, augment=config.recipe.augment)
 
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.start)
-
-    seconds: list[float] = []
-    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=[Clock()],
+    clock = EpochClock()
+    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=[clock],
               verbose=0)
     start = time.perf_counter()
     tta = tta_metrics(model, data.test_images, data.test_labels, config.recipe.tta)
     tta_seconds = time.perf_counter() - start
-    return {"epoch_seconds": seconds, "whitening_seconds": whitening_seconds,
+    return {"epoch_seconds": clock.seconds, "whitening_seconds": whitening_seconds,
             "tta_seconds": tta_seconds, "tta_accuracy": tta["tta_test_accuracy"],
             "pipeline_images_per_s": pipeline_images_per_s,
             "steps_per_epoch": steps, "train_images": int(len(data.train_labels)),

@@ -35,11 +35,11 @@ def step_ms(network_id: str, precision: str, without: tuple[str, ...], fused: bo
     from keras_cifar._env import prefer_onednn
 
     prefer_onednn()  # as the CLI asks for it
-    import keras
     import numpy as np
     import tensorflow as tf
 
     from keras_cifar.models.fused import fuse_gelu, unfuse_gelu
+    from keras_cifar.training.callbacks import EpochClock
     from keras_cifar.training.config import RunConfig
     from keras_cifar.training.train import compiled_model
     from keras_cifar.zoo import load_zoo
@@ -57,17 +57,9 @@ def step_ms(network_id: str, precision: str, without: tuple[str, ...], fused: bo
     labels = rng.integers(0, 10, len(images))
     batches = (tf.data.Dataset.from_tensor_slices((images, labels)).batch(config.batch_size)
                .cache().repeat())
-    seconds: list[float] = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.start)
-
-    model.fit(batches, epochs=epochs, steps_per_epoch=STEPS, verbose=0, callbacks=[Clock()])
-    return [1000 * s / STEPS for s in seconds]
+    clock = EpochClock()
+    model.fit(batches, epochs=epochs, steps_per_epoch=STEPS, verbose=0, callbacks=[clock])
+    return [1000 * s / STEPS for s in clock.seconds]
 
 
 def variants(network_id: str) -> list[dict]:
