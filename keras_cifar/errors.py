@@ -2,7 +2,7 @@
 
 Every error a user can cause or meet (a bad setting, a bad file, a busy or full disk, an
 interrupt) is a `KerasCifarError`; the CLI maps each class to an exit code in one table
-(`keras_cifar.cli.EXIT_CODES`). Any other exception is a bug and shows as one, traceback
+(`keras_cifar.cli.core.EXIT_CODES`). Any other exception is a bug and shows as one, traceback
 included. Bad input subclasses `ValueError` as well, so library users can catch it as such.
 No TensorFlow here.
 """

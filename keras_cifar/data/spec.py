@@ -1,6 +1,6 @@
 """`DataSpec`: which CIFAR-10 source to load, as one small picklable value.
 
-The CLI's one data option group (`cli.data_options`) and the Python API's `data=` argument
+The CLI's one data option group (`cli.options.data_options`) and the Python API's `data=` argument
 both become one, so a run, a sweep's worker or a Ray task loads the same data the same way (each worker loads it itself, from the decode cache). No TensorFlow here.
 """
 
