@@ -9,9 +9,9 @@ live. Run it on an otherwise idle machine: 10 variants x repeats, each a fresh p
 
 import argparse
 import sys
-from pathlib import Path
 
 from keras_cifar.bench.step_cost import run
+from keras_cifar.bench.step_timing import add_step_arguments, parse_step_arguments
 
 DOC = " ".join(__doc__.split("\n\n")[0].split())
 
@@ -19,12 +19,8 @@ DOC = " ".join(__doc__.split("\n\n")[0].split())
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=DOC)
     parser.add_argument("--network", default="airbench93", help="a zoo network")
-    parser.add_argument("--repeats", type=int, default=2, help="processes per variant")
-    parser.add_argument("--epochs", type=int, default=3, help="per fit; the first is dropped")
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args(argv)
-    if args.epochs < 2:
-        parser.error(f"--epochs must be at least 2 (the first is dropped). Received: {args.epochs}")
+    add_step_arguments(parser)
+    args = parse_step_arguments(parser, argv)
     from keras_cifar.zoo import load_zoo
 
     known = list(load_zoo().networks)

@@ -106,6 +106,10 @@ def test_the_same_seed_gives_the_same_history_in_two_fresh_processes(tmp_path, b
         rows = list(csv.DictReader((tmp_path / name / "history.csv").open()))
         histories.append([(r["loss"], r["val_loss"], r["accuracy"]) for r in rows])
     assert len(histories[0]) == 2 and histories[0] == histories[1]
+    speed = json.loads((tmp_path / "a" / "config.json").read_text())["speed"]
+    # models/jax_kernels.py: LeNet-5's two poolings and two convolutions, on JAX only
+    assert speed["jax_kernels"] == ({"max_pooling": 2, "convolution": 2} if backend == "jax"
+                                    else None)
 
 
 @pytest.mark.slow

@@ -257,7 +257,7 @@ def test_speed_settings_recorded(runner, tmp_path):
     speed = json.loads((only_run_dir(tmp_path) / rundir.CONFIG).read_text())["speed"]
     assert speed == {"steps_per_execution": 2, "xla": False, "mixed_precision": False,
                      "op_determinism": True, "threads": 0, "onednn": onednn_setting(),
-                     "fused_gelu": False}
+                     "fused_gelu": False, "jax_kernels": None}
 
 
 @pytest.mark.slow

@@ -18,11 +18,12 @@ import dataclasses
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from keras_cifar.bench import step_timing  # noqa: E402
+from keras_cifar.bench.step_timing import fit_ms_per_step  # noqa: E402
 
 STEPS = 7  # per epoch: one execution of steps_per_execution(49) = 7 steps
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -35,11 +36,8 @@ def step_ms(network_id: str, precision: str, without: tuple[str, ...], fused: bo
     from keras_cifar._env import prefer_onednn
 
     prefer_onednn()  # as the CLI asks for it
-    import numpy as np
-    import tensorflow as tf
 
     from keras_cifar.models.fused import fuse_gelu, unfuse_gelu
-    from keras_cifar.training.callbacks import EpochClock
     from keras_cifar.training.config import RunConfig
     from keras_cifar.training.train import compiled_model
     from keras_cifar.zoo import load_zoo
@@ -52,14 +50,7 @@ def step_ms(network_id: str, precision: str, without: tuple[str, ...], fused: bo
     policy = None if precision == "float32" else precision
     model, _, _ = compiled_model(config, 49, policy)
     (fuse_gelu if fused else unfuse_gelu)(model)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (config.batch_size * STEPS, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, len(images))
-    batches = (tf.data.Dataset.from_tensor_slices((images, labels)).batch(config.batch_size)
-               .cache().repeat())
-    clock = EpochClock()
-    model.fit(batches, epochs=epochs, steps_per_epoch=STEPS, verbose=0, callbacks=[clock])
-    return [1000 * s / STEPS for s in clock.seconds]
+    return fit_ms_per_step(model, config.batch_size, STEPS, epochs)
 
 
 def variants(network_id: str) -> list[dict]:
@@ -81,12 +72,8 @@ def _label(v: dict) -> str:
 
 
 def measure_in_subprocess(variant: dict, epochs: int) -> list[float]:
-    command = [sys.executable, "-m", "keras_cifar.bench.step_cost",
-               json.dumps({**variant, "epochs": epochs})]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
-    if done.returncode != 0:
-        raise RuntimeError(f"{_label(variant)} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return step_timing.measure_in_subprocess("keras_cifar.bench.step_cost",
+                                             {**variant, "epochs": epochs}, _label(variant))
 
 
 def run(args) -> int:
@@ -106,10 +93,8 @@ def run(args) -> int:
         print(f"| {row['precision']} | {'without ' + ', '.join(row['without']) if row['without'] else 'all'} "
               f"| {'fused' if row['fused'] else 'Keras'} | {row['median_ms']:.0f} |")
     if args.json:
-        args.json.write_text(json.dumps({
-            "cpu": cpu_model(), "cores": os.cpu_count(), "network": args.network,
-            "repeats": args.repeats, "epochs": args.epochs, "steps_per_epoch": STEPS,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "variants": rows}, indent=1) + "\n")
+        step_timing.write_json(args.json, network=args.network, repeats=args.repeats,
+                               epochs=args.epochs, steps_per_epoch=STEPS, variants=rows)
     return 0
 
 

@@ -24,6 +24,7 @@ from keras_cifar import _fs
 from keras_cifar.training import rundir
 from keras_cifar.models.builder import build_model
 from keras_cifar.models.fused import fuse_gelu, unfuse_gelu
+from keras_cifar.models.jax_kernels import restore_keras_kernels, use_jax_kernels
 from keras_cifar.training.callbacks import EpochClock, ResumePoint
 from keras_cifar.training.checkpoints import AtomicBackupAndRestore
 from keras_cifar.data import CifarData, limit_data
@@ -247,7 +248,9 @@ def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | Non
     Returns:
         (model, the `tf.distribute` strategy, the speed settings used: `steps_per_execution`,
         `xla`, `mixed_precision`, `threads`, `onednn`, `op_determinism`, `fused_gelu` (GELU
-        compiled as one kernel: mixed precision on TensorFlow without XLA, `models/fused.py`)).
+        compiled as one kernel: mixed precision on TensorFlow without XLA, `models/fused.py`),
+        `jax_kernels` (on JAX, how many max-poolings and convolutions run as reshapes and
+        matmuls, `models/jax_kernels.py`; None elsewhere)).
     """
     spec, strategy = config.network, config.strategy
     distribution = make_strategy(strategy, config.devices)
@@ -275,6 +278,7 @@ def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | Non
         # Mixed precision only: float32 runs keep the arithmetic their published results have.
         speed["fused_gelu"] = (backend == "tensorflow" and bool(precision) and not speed["xla"]
                                and fuse_gelu(model) > 0)
+        speed["jax_kernels"] = use_jax_kernels(model) if backend == "jax" else None
         model.compile(
             optimizer=make_optimizer(config, model, steps_per_epoch),
             loss=training_loss(config.recipe.label_smoothing),
@@ -287,10 +291,12 @@ def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | Non
 
 
 def _compile_for_export(model) -> None:
-    """Recompiles with Keras' own loss, metrics and GELU only, so that model.keras loads in
-    plain Keras, without keras-cifar's objects. Keras' SGD keeps its state; a recipe's `RecipeSGD`
-    becomes a plain `SGD` at the schedule's last learning rate (its state is not Keras')."""
+    """Recompiles with Keras' own loss, metrics, GELU and pooling only, so that model.keras
+    loads in plain Keras, without keras-cifar's objects. Keras' SGD keeps its state; a recipe's
+    `RecipeSGD` becomes a plain `SGD` at the schedule's last learning rate (its state is not
+    Keras')."""
     unfuse_gelu(model)
+    restore_keras_kernels(model)
     optimizer = model.optimizer
     if isinstance(optimizer, RecipeSGD):
         last = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
