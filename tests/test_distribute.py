@@ -48,7 +48,7 @@ def test_one_mirrored_step_equals_one_plain_step(tmp_path):
         "import json, keras, numpy as np\n"
         "from keras_cifar.models.builder import build_model\n"
         "from keras_cifar.data import synthetic_data\n"
-        "from keras_cifar.training.train import make_strategy\n"
+        "from keras_cifar.training.compile import make_strategy\n"
         "from keras_cifar.zoo import load_zoo\n"
         "d = synthetic_data(64, 10)\n"
         "def one_step(strategy):\n"

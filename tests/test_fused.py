@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_cifar.models.fused import fuse_gelu, fused_gelu, unfuse_gelu
 from keras_cifar.training.config import RunConfig
-from keras_cifar.training.train import compiled_model
+from keras_cifar.training.compile import compiled_model
 from keras_cifar.zoo import load_zoo
 
 

@@ -19,7 +19,7 @@ from keras_cifar.training import rundir
 from keras_cifar.cli import cli
 from keras_cifar.training.config import RunConfig
 from keras_cifar._env import onednn_setting
-from keras_cifar.training.train import steps_per_execution, train_run
+from keras_cifar.training.train import train_run
 
 from conftest import NETWORK_IDS, ZOO, stop_after_epoch
 
@@ -233,23 +233,6 @@ def test_unknown_network_exits_2_with_known_ids(runner):
     assert "Did you mean 'lenet5'" in result.output and "cnn3" in result.output
 
 
-@pytest.mark.parametrize("steps, expected", [(782, 23), (157, 1), (64, 32), (5, 5), (96, 32)])
-def test_steps_per_execution_divides_the_epoch(steps, expected):
-    assert steps_per_execution(steps) == expected
-
-
-@pytest.mark.parametrize("network_id", NETWORK_IDS)
-def test_xla_auto_for_mlps_on_cpu_and_everything_on_gpu(zoo, network_id):
-    from keras_cifar.training.train import use_xla
-
-    spec = zoo.network(network_id)
-    assert use_xla(spec, "auto") is (HAS_GPU or not spec.is_convolutional)
-    assert use_xla(spec, "off") is False and use_xla(spec, "on") is True
-    assert use_xla(spec, "auto", strategy="mirrored") is False
-    assert use_xla(spec, "auto", backend="jax") is True  # unjitted JAX runs op by op
-    assert use_xla(spec, "auto", backend="torch") is False
-
-
 def test_speed_settings_recorded(runner, tmp_path):
     result = runner.invoke(cli, ["train", "cnn1", *SYNTHETIC, "--epochs", "1", "--limit", "128",
                                  "--xla", "off", "--out", str(tmp_path)])
@@ -281,25 +264,6 @@ def test_mixed_precision_is_a_different_run_with_float32_logits(runner, tmp_path
     assert model.layers[1].dtype_policy.compute_dtype == policy.split("_")[1]
     history = rundir.read_history(mixed_dir)
     assert np.isfinite(history[-1]["loss"]) and np.isfinite(history[-1]["val_loss"])
-
-
-@pytest.mark.slow
-def test_op_determinism_once_on_stays_on_and_turns_xla_off_with_a_warning():
-    # In a process of its own: switching op determinism on is process-wide and one-way.
-    code = ("import warnings\n"
-            "from keras_cifar.training import train\n"
-            "first = train._op_determinism(False, True)\n"
-            "second = train._op_determinism(True, False)\n"
-            "with warnings.catch_warnings(record=True) as caught:\n"
-            "    warnings.simplefilter('always')\n"
-            "    third = train._op_determinism(False, True)\n"
-            "print(first, second, third, any('XLA is off for this run' in str(w.message)\n"
-            "                                for w in caught))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["(False,", "True)", "(True,", "False)", "(True,", "False)",
-                                   "True"]
 
 
 # A small airbench-like network under airbench93's whole recipe: every recipe field at work.
@@ -409,20 +373,3 @@ def test_a_recipe_run_that_diverges_is_marked_failed_with_its_epochs_kept(tmp_pa
     run_dir = only_run_dir(tmp_path)
     assert rundir.run_status(run_dir) is rundir.RunStatus.FAILED
     assert info.value.epoch == rundir.read_config(run_dir)["diverged_epoch"]
-
-
-def test_a_recipe_preprocess_replaces_the_networks(tmp_path):
-    from keras_cifar.training.train import compiled_model
-    from keras_cifar.zoo.recipe import with_changes
-
-    network = ZOO.network("mlp2")  # symmetric: x / 127.5 - 1
-    config = RunConfig.of(network, recipe=with_changes(ZOO.recipe("report"),
-                                                       {"preprocess": "unit"}))
-    model, _, _ = compiled_model(config, steps_per_epoch=1)
-    pixels = np.full((1, 32, 32, 3), 255, np.uint8)
-    np.testing.assert_allclose(np.asarray(model.get_layer("rescale")(pixels)), 1.0)
-    plain, _, _ = compiled_model(RunConfig.of(network), steps_per_epoch=1)
-    np.testing.assert_allclose(np.asarray(plain.get_layer("rescale")(pixels)), 1.0)
-    zero = np.zeros((1, 32, 32, 3), np.uint8)
-    assert float(np.asarray(model.get_layer("rescale")(zero)).max()) == 0.0
-    assert float(np.asarray(plain.get_layer("rescale")(zero)).max()) == -1.0

@@ -59,7 +59,8 @@ def keras_worker(settings: dict) -> dict:
     from keras_cifar.models.whitening import initialise_whitening
     from keras_cifar.training.callbacks import EpochClock
     from keras_cifar.training.config import RunConfig
-    from keras_cifar.training.train import compiled_model, mixed_precision_policy, tta_metrics
+    from keras_cifar.training.compile import compiled_model, mixed_precision_policy
+    from keras_cifar.training.train import tta_metrics
     from keras_cifar.zoo import load_zoo
     from keras_cifar.bench.speed import matmul_peak_gflops
 

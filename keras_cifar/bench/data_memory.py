@@ -42,7 +42,7 @@ def run(args) -> int:
     from keras_cifar.training.callbacks import EpochClock
     from keras_cifar.data import load_local, synthetic_data
     from keras_cifar.data.pipelines import train_pipeline
-    from keras_cifar.training.train import steps_per_execution
+    from keras_cifar.training.compile import steps_per_execution
     from keras_cifar.zoo import load_zoo
 
     baseline = rss_mib()

@@ -35,7 +35,7 @@ def step_ms(network_id: str, variant: str, epochs: int) -> list[float]:
 
     from keras_cifar.models.jax_kernels import restore_keras_kernels, use_jax_kernels
     from keras_cifar.training.config import RunConfig
-    from keras_cifar.training.train import compiled_model
+    from keras_cifar.training.compile import compiled_model
     from keras_cifar.zoo import load_zoo
 
     if keras.backend.backend() != "jax":

@@ -37,7 +37,7 @@ def epoch_seconds(network_id: str, with_notebook_loss: bool, epochs: int, train_
     from keras_cifar.training.evaluation import EVAL_BATCH_SIZE
     from keras_cifar.training.metrics import NotebookLoss
     from keras_cifar.data.pipelines import eval_pipeline, train_pipeline
-    from keras_cifar.training.train import steps_per_execution, use_xla
+    from keras_cifar.training.compile import steps_per_execution, use_xla
     from keras_cifar.zoo import load_zoo
 
     spec = load_zoo().network(network_id)

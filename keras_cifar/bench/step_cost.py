@@ -39,7 +39,7 @@ def step_ms(network_id: str, precision: str, without: tuple[str, ...], fused: bo
 
     from keras_cifar.models.fused import fuse_gelu, unfuse_gelu
     from keras_cifar.training.config import RunConfig
-    from keras_cifar.training.train import compiled_model
+    from keras_cifar.training.compile import compiled_model
     from keras_cifar.zoo import load_zoo
 
     zoo = load_zoo()

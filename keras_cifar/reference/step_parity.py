@@ -11,7 +11,7 @@ the rows of a dense layer after a flatten reordered from PyTorch's (C, H, W) fla
 (H, W, C)), and both take the same SGD steps on the same batches of random uint8 images: batches
 of 64 and a last one of 16, as the notebooks' last partial batch, mean cross-entropy from
 logits, `SGD(lr, momentum)`. Keras trains the way `train_run` does: the model compiled by
-`train.compiled_model` (its loss, optimiser, metrics, steps per execution, and XLA where a run
+`compile.compiled_model` (its loss, optimiser, metrics, steps per execution, and XLA where a run
 would use it: the MLPs on a CPU), stepped by `fit` over a dataset of the raw uint8 batches, as
 keras-cifar's pipeline feeds them (the model scales them); PyTorch gets them scaled to [-1, 1]
 in the loop, as the notebooks' `Normalize`.
@@ -101,7 +101,7 @@ def compare(network_id: str, steps: int, lr: float, momentum: float, seed: int =
     import torch
 
     from keras_cifar.training.config import RunConfig
-    from keras_cifar.training.train import compiled_model
+    from keras_cifar.training.compile import compiled_model
     from keras_cifar.zoo import load_zoo
     from keras_cifar.reference.torch_trainer import torch_model
 

@@ -40,7 +40,7 @@ class RunConfig:
         limit: train and test on a class-stratified subset of this many images per split.
         mixed_precision: 16-bit compute (see `train.mixed_precision_policy`); changes results.
         data: where the data comes from (each worker loads it itself).
-        xla: `auto`, `on` or `off` (see `train.use_xla`); same maths.
+        xla: `auto`, `on` or `off` (see `compile.use_xla`); same maths.
         strategy: `default` or `mirrored` (`tf.distribute.MirroredStrategy` over `devices`).
         devices: the devices of a mirrored strategy; empty: all GPUs (or the CPU).
         deterministic: TensorFlow's op determinism, so a rerun gives the same history.
