@@ -222,7 +222,7 @@ def compiled_model(config: RunConfig, steps_per_epoch: int, precision: str | Non
 
 
 def recompile_for_saving(model) -> None:
-    """Recompiles with Keras' own loss, metrics, GELU and pooling only, so that model.keras
+    """Recompiles with Keras' own loss, metrics and layers' kernels only, so that model.keras
     loads in plain Keras, without keras-cifar's objects. Keras' SGD keeps its state; a recipe's
     `RecipeSGD` becomes a plain `SGD` at the schedule's last learning rate (its state is not
     Keras')."""
