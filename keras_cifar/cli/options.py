@@ -145,6 +145,13 @@ def load_data(data):
     return data.load(progress=progress)
 
 
+def retry_diverged_option(what: str):
+    """`--retry-diverged`, for the commands that train many runs (`what`: "runs", "points")."""
+    return click.option("--retry-diverged", is_flag=True,
+                        help=f"Train {what} whose loss diverged (NaN) before again, from scratch; "
+                        "by default a divergence is a result and is kept.")
+
+
 def executor_options(command):
     """Where many runs happen: this process, local processes, or a Ray cluster."""
     options = [

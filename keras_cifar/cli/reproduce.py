@@ -9,7 +9,8 @@ import click
 from keras_cifar import errors
 from keras_cifar.cli.core import Group, TensorFlowFreeCommand, rule
 from keras_cifar.cli.options import (NETWORK, announce_runs, backend_option, data_options,
-                                     executor_options, load_data, zoo_in_use)
+                                     executor_options, load_data, retry_diverged_option,
+                                     zoo_in_use)
 from keras_cifar.zoo import Zoo, rules
 
 
@@ -93,9 +94,7 @@ def reproduce():
 @click.option("--limit", type=int, callback=rule(rules.check_limit), default=None,
               help="Class-stratified subset of N images per split (quick looks only).")
 @click.option("--dry-run", is_flag=True, help="Print what would run, and run nothing.")
-@click.option("--retry-diverged", is_flag=True,
-              help="Train runs whose loss diverged (NaN) before again, from scratch; by default "
-              "a divergence is a result and is kept.")
+@retry_diverged_option("runs")
 @executor_options
 @backend_option
 @click.pass_context

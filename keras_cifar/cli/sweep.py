@@ -8,7 +8,7 @@ import click
 
 from keras_cifar.cli.core import Command, rule
 from keras_cifar.cli.options import (NETWORK, announce_runs, backend_option, data_options,
-                                     executor_options, load_data)
+                                     executor_options, load_data, retry_diverged_option)
 from keras_cifar.zoo import rules
 
 
@@ -28,9 +28,7 @@ from keras_cifar.zoo import rules
 @data_options
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output directory. Default: sweeps/NETWORK.")
-@click.option("--retry-diverged", is_flag=True,
-              help="Train points whose loss diverged (NaN) before again, from scratch; by "
-              "default a divergence is a result and is kept.")
+@retry_diverged_option("points")
 @executor_options
 @backend_option
 @click.pass_context
