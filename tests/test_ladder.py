@@ -46,12 +46,14 @@ def test_gain_and_its_standard_error(out):
 def test_write_ladder_writes_table_csv_and_figure(out):
     path = ladder.write_ladder(ZOO, out)
     text = path.read_text()
-    assert "| (a) CNN 3, the report's recipe | cnn3 | report | 2 | 20 | 71.00% +- 1.41 | 2.0 |  |" in text
-    assert "+10.00 +- 1.41" in text and "CPU: Test CPU." in text
+    assert ("| (a) CNN 3, the report's recipe | cnn3 | report | 2 | 20 | 71.00% +- 1.41 | 2.0 "
+            "| Test CPU |  |") in text
+    assert "+10.00 +- 1.41" in text
     assert "Published: 93.0%" in text and "`runs/ladder-h-s1` 83.00%" in text
     assert (out / ladder.LADDER_PNG).stat().st_size > 10_000
     csv_lines = (out / ladder.LADDER_CSV).read_text().splitlines()
-    assert csv_lines[0] == "experiment,seed,accuracy,minutes,run_dir" and len(csv_lines) == 9
+    assert csv_lines[0] == "experiment,seed,accuracy,minutes,run_dir,cpu" and len(csv_lines) == 9
+    assert csv_lines[1] == "ladder-a,0,0.7000,2.00,runs/ladder-a,Test CPU"
 
 
 def test_no_ladder_runs_writes_nothing(tmp_path):
@@ -67,3 +69,34 @@ def test_minutes_ignore_one_stretched_epoch(tmp_path):
     history.write_text("\n".join(rows) + "\n")
     (rung,) = ladder.ladder_rungs(ZOO, tmp_path)
     assert rung.minutes == (3.0,)
+
+
+def test_a_rung_that_differs_only_in_tta_reads_the_other_rungs_runs(tmp_path):
+    """(g) trains exactly as (h), TTA aside: without runs of its own it reads (h)'s plain
+    accuracies, and (h)'s gain over it pairs the seeds."""
+    _fake_run(tmp_path, "ladder-h", 0, [0.8, 0.80], tta=0.812)
+    _fake_run(tmp_path, "ladder-h", 1, [0.8, 0.82], tta=0.830)
+    _fake_run(tmp_path, "ladder-h", 2, [0.8, 0.84], tta=0.851)
+    g, h = ladder.ladder_rungs(ZOO, tmp_path)
+    assert (g.experiment.id, g.trained_as, h.trained_as) == ("ladder-g", "ladder-h", None)
+    assert g.accuracies == (0.80, 0.82, 0.84) and h.accuracies == (0.812, 0.830, 0.851)
+    difference, se = ladder.rung_gain(g, h)
+    assert difference == pytest.approx(0.011)
+    # paired: the sd of the differences (0.012, 0.010, 0.011) is 0.001, not the seeds' 0.02
+    assert se == pytest.approx(0.001 / 3 ** 0.5)
+    text = ladder.ladder_markdown(ZOO, [g, h])
+    assert "| airbench93 | modern-lookahead | 3 of ladder-h |" in text
+    assert "Runs: those of `ladder-h`, which trains exactly the same, evaluated without" in text
+
+
+def test_own_runs_win_and_only_tta_may_differ(tmp_path):
+    _fake_run(tmp_path, "ladder-h", 0, [0.8, 0.80], tta=0.81)
+    _fake_run(tmp_path, "ladder-g", 0, [0.8, 0.79])
+    _fake_run(tmp_path, "ladder-f", 1, [0.8, 0.78])
+    rungs = {r.experiment.id: r for r in ladder.ladder_rungs(ZOO, tmp_path)}
+    assert rungs["ladder-g"].trained_as is None and rungs["ladder-g"].accuracies == (0.79,)
+    # (e) and (f) differ in whitening and BatchNorm lr, (h) keeps its own TTA: none borrows
+    assert "ladder-e" not in rungs and rungs["ladder-h"].accuracies == (0.81,)
+    e, f, g, h = (ZOO.experiment(f"ladder-{x}") for x in "efgh")
+    assert ladder.same_training(ZOO, g, h) and not ladder.same_training(ZOO, h, g)
+    assert not ladder.same_training(ZOO, e, f)

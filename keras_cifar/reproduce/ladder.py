@@ -5,10 +5,18 @@ any other; this module turns their run directories into LADDER.md (mean +- sd ov
 epochs, minutes, and each rung's gain over the one before with its standard error) and
 ladder.png (test accuracy against training minutes, one line per rung). Like RESULTS.md it
 needs only config.json, history.csv and metrics.json, so it redraws from a published folder.
+
+A rung that trains exactly what another rung trains and differs from it only in test-time
+augmentation ((g) and (h): TTA changes the final evaluation, not the training) needs no runs of
+its own: without its own it reads the other's runs, evaluated its way (`test_accuracy` for no
+TTA), and the gain between the two is paired, seed by seed, over the same runs.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -17,6 +25,7 @@ from pathlib import Path
 from keras_cifar import _fs
 from keras_cifar.reproduce import results
 from keras_cifar.zoo import ExperimentSpec, Zoo
+from keras_cifar.zoo.recipe import Recipe
 
 LADDER_GROUP = "ladder"
 LADDER_MD = "LADDER.md"
@@ -51,12 +60,14 @@ class Rung(SeedSpread):
 
     Attributes:
         experiment: the zoo experiment.
-        runs: its finished runs.
+        runs: its finished runs (or, see `trained_as`, those of the rung it trains as).
         accuracies: each seed's final test accuracy, with test-time augmentation where the
             rung's recipe has it (`metrics.json`'s `tta_test_accuracy`).
         minutes: each seed's training minutes: its epochs times its median epoch's wall clock
             (`run_minutes`).
         cpus: the CPU models the runs record.
+        trained_as: the id of the rung whose runs these are, when the rung has none of its
+            own and trains exactly as that one (`same_training`); None for its own runs.
     """
 
     experiment: ExperimentSpec
@@ -64,25 +75,58 @@ class Rung(SeedSpread):
     accuracies: tuple[float, ...]
     minutes: tuple[float, ...]
     cpus: tuple[str, ...]
+    trained_as: str | None = None
 
 
-def final_accuracy(run: results.FinishedRun) -> float:
-    """A run's final test accuracy, test-time augmented where its recipe asked for it."""
-    return float(run.metrics.get("tta_test_accuracy", run.final_accuracy))
+def final_accuracy(run: results.FinishedRun, tta: bool) -> float:
+    """A run's final test accuracy: test-time augmented (`tta_test_accuracy`) when `tta`,
+    else its last epoch's plain test accuracy."""
+    if tta and "tta_test_accuracy" in run.metrics:
+        return float(run.metrics["tta_test_accuracy"])
+    return float(run.final_accuracy)
+
+
+def _training_settings(experiment: ExperimentSpec) -> tuple:
+    """What an experiment's training computes: its network, SGD numbers and recipe settings
+    but for test-time augmentation, which only changes the final evaluation."""
+    t = experiment.train
+    recipe = (json.loads(experiment.recipe_settings) if experiment.recipe_settings is not None
+              else Recipe().settings())
+    recipe.pop("tta", None)
+    return (experiment.network, t.lr, t.momentum, t.epochs, t.batch_size,
+            json.dumps(recipe, sort_keys=True))
+
+
+def same_training(zoo: Zoo, a: ExperimentSpec, b: ExperimentSpec) -> bool:
+    """Whether runs of `b` are runs of `a` too, evaluated `a`'s way: both train the same
+    network with the same settings and recipe, and `a` either uses no test-time augmentation
+    (every run records its plain test accuracy) or the same as `b`."""
+    tta = zoo.recipe(a.recipe).tta
+    return (_training_settings(a) == _training_settings(b)
+            and tta in ("none", zoo.recipe(b.recipe).tta))
 
 
 def ladder_rungs(zoo: Zoo, out_dir) -> list[Rung]:
-    """The ladder's rungs with at least one finished seed in `out_dir`, in zoo order."""
+    """The ladder's rungs with at least one finished seed in `out_dir`, in zoo order; a rung
+    with none of its own reads those of a rung it trains exactly as (`same_training`)."""
+    experiments = zoo.experiments_in(LADDER_GROUP)
+    own = {e.id: results.finished_runs(out_dir, e) for e in experiments}
     rungs = []
-    for experiment in zoo.experiments_in(LADDER_GROUP):
-        runs = results.finished_runs(out_dir, experiment)
+    for experiment in experiments:
+        runs, trained_as = own[experiment.id], None
         if not runs:
-            continue
+            twin = next((other for other in experiments if other.id != experiment.id
+                         and own[other.id] and same_training(zoo, experiment, other)), None)
+            if twin is None:
+                continue
+            runs, trained_as = own[twin.id], twin.id
+        tta = zoo.recipe(experiment.recipe).tta != "none"
         rungs.append(Rung(
             experiment=experiment, runs=tuple(runs),
-            accuracies=tuple(final_accuracy(r) for r in runs),
+            accuracies=tuple(final_accuracy(r, tta) for r in runs),
             minutes=tuple(run_minutes(r) for r in runs),
             cpus=tuple(sorted({r.cpu for r in runs if r.cpu})),
+            trained_as=trained_as,
         ))
     return rungs
 
@@ -104,6 +148,17 @@ def gain(previous: SeedSpread, rung: SeedSpread) -> tuple[float, float | None]:
     return difference, math.hypot(previous.standard_error, rung.standard_error)
 
 
+def rung_gain(previous: Rung, rung: Rung) -> tuple[float, float | None]:
+    """`gain` between two rungs; over the same runs (a rung evaluated two ways) the seeds
+    pair up, and the standard error is that of the per-seed differences (None for one)."""
+    if [r.run_dir for r in previous.runs] != [r.run_dir for r in rung.runs]:
+        return gain(previous, rung)
+    differences = [b - a for a, b in zip(previous.accuracies, rung.accuracies)]
+    se = (statistics.stdev(differences) / math.sqrt(len(differences))
+          if len(differences) > 1 else None)
+    return statistics.fmean(differences), se
+
+
 def gain_words(difference: float, se: float | None) -> str:
     """`+3.1 +- 0.4 points`, and whether it is within seed noise (NOISE_SE standard errors)."""
     text = f"{100 * difference:+.2f}"
@@ -123,31 +178,37 @@ def ladder_markdown(zoo: Zoo, rungs: list[Rung]) -> str:
         "Each rung changes one thing (the zoo's `ladder` experiments; `keras-cifar reproduce "
         "run --group ladder`). Accuracy: the final test accuracy, mean +- sample sd over "
         "seeds, with test-time augmentation only where the rung's recipe has it (h). Minutes: "
-        "mean training time per run on the CPU named below (epochs x the run's median epoch). Gain: the difference of means "
-        f"from the rung above +- its standard error; within {NOISE_SE:g} standard errors it "
-        "is called seed noise.",
+        "mean training time per run on the CPU in its row (epochs x the run's median epoch; "
+        "CPUs differ several-fold, so compare minutes within one CPU). Gain: the difference of "
+        f"means from the rung above +- its standard error; within {NOISE_SE:g} standard errors "
+        "it is called seed noise. A rung that trains exactly as another and differs only in "
+        "test-time augmentation reads that rung's runs (seeds: `of <id>`), and its gain over "
+        "them is paired seed by seed.",
         "",
-        "| rung | network | recipe | seeds | epochs | accuracy | minutes | gain (points) |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+        "| rung | network | recipe | seeds | epochs | accuracy | minutes | CPU | gain (points) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     previous = None
     for rung in rungs:
         e = rung.experiment
         accuracy = f"{rung.mean:.2%}" + (f" +- {100 * rung.sd:.2f}" if rung.sd is not None else "")
-        gain_text = "" if previous is None else gain_words(*gain(previous, rung))
-        lines.append(f"| {e.title or e.id} | {e.network} | {e.recipe} | {len(rung.accuracies)} | "
+        gain_text = "" if previous is None else gain_words(*rung_gain(previous, rung))
+        seeds = f"{len(rung.accuracies)}" + (f" of {rung.trained_as}" if rung.trained_as else "")
+        lines.append(f"| {e.title or e.id} | {e.network} | {e.recipe} | {seeds} | "
                      f"{e.train.epochs} | {accuracy} | {statistics.fmean(rung.minutes):.1f} | "
-                     f"{gain_text} |")
+                     f"{', '.join(rung.cpus) or 'not recorded'} | {gain_text} |")
         previous = rung
-    cpus = sorted({cpu for rung in rungs for cpu in rung.cpus})
-    lines += ["", f"CPU: {', '.join(cpus) or 'not recorded'}.", "", "## The rungs", ""]
+    lines += ["", "## The rungs", ""]
     for rung in rungs:
         e = rung.experiment
         recipe = zoo.recipe(e.recipe)
         t = e.train
+        whose = ("" if rung.trained_as is None else
+                 f"those of `{rung.trained_as}`, which trains exactly the same, evaluated "
+                 + ("without test-time augmentation: " if recipe.tta == "none" else "the same way: "))
         lines.append(f"- **{e.title or e.id}** (`{e.id}`): {e.network}, recipe `{recipe.id}` "
                      f"({recipe.describe()}); lr {t.lr:g}, momentum {t.momentum:g}, batch "
-                     f"{t.batch_size}, {t.epochs} epochs. Runs: "
+                     f"{t.batch_size}, {t.epochs} epochs. Runs: {whose}"
                      + ", ".join(f"`{r.run_dir.parent.name}/{r.run_dir.name}` "
                                  f"{a:.2%}" for r, a in zip(rung.runs, rung.accuracies)) + ".")
         if e.original is not None and e.original.test_accuracy is not None:
@@ -157,12 +218,14 @@ def ladder_markdown(zoo: Zoo, rungs: list[Rung]) -> str:
 
 def ladder_csv(rungs: list[Rung]) -> str:
     """One line per rung and seed: the numbers behind the table."""
-    lines = ["experiment,seed,accuracy,minutes,run_dir"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["experiment", "seed", "accuracy", "minutes", "run_dir", "cpu"])
     for rung in rungs:
         for run, accuracy, minutes in zip(rung.runs, rung.accuracies, rung.minutes):
-            lines.append(f"{rung.experiment.id},{run.seed},{accuracy:.4f},{minutes:.2f},"
-                         f"{run.run_dir.parent.name}/{run.run_dir.name}")
-    return "\n".join(lines) + "\n"
+            writer.writerow([rung.experiment.id, run.seed, f"{accuracy:.4f}", f"{minutes:.2f}",
+                             f"{run.run_dir.parent.name}/{run.run_dir.name}", run.cpu])
+    return out.getvalue()
 
 
 def ladder_figure(rungs: list[Rung]):
