@@ -100,3 +100,16 @@ def test_own_runs_win_and_only_tta_may_differ(tmp_path):
     e, f, g, h = (ZOO.experiment(f"ladder-{x}") for x in "efgh")
     assert ladder.same_training(ZOO, g, h) and not ladder.same_training(ZOO, h, g)
     assert not ladder.same_training(ZOO, e, f)
+
+
+def test_figure_names_the_cpu_only_when_rungs_ran_on_several(out):
+    def labels():
+        figure = ladder.ladder_figure(ladder.ladder_rungs(ZOO, out))
+        return [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+
+    assert labels()[0] == "(a) CNN 3, the report's recipe"
+    for seed_dir in ("ladder-a", "ladder-a-s1"):
+        config = out / "runs" / seed_dir / rundir.CONFIG
+        config.write_text(config.read_text().replace("Test CPU", "Other CPU"))
+    assert labels()[:2] == ["(a) CNN 3, the report's recipe [Other CPU]",
+                            "(b) + flip and translate [Test CPU]"]

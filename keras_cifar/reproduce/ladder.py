@@ -235,6 +235,7 @@ def ladder_figure(rungs: list[Rung]):
 
     fig, axes = _figure(1, 1, figsize=(8, 5), squeeze=False)
     ax = axes[0][0]
+    several_cpus = len({cpu for rung in rungs for cpu in rung.cpus}) > 1
     for rung in rungs:
         epochs = min(len(r.history) for r in rung.runs)
         minutes, accuracy = [], []
@@ -243,6 +244,8 @@ def ladder_figure(rungs: list[Rung]):
                 sum(row.get("seconds", 0.0) for row in r.history[:epoch + 1]) / 60 for r in rung.runs))
             accuracy.append(statistics.fmean(r.history[epoch]["val_accuracy"] for r in rung.runs))
         label = rung.experiment.title or rung.experiment.id
+        if several_cpus:  # minutes on different CPUs differ several-fold: say whose
+            label += f" [{', '.join(rung.cpus) or 'CPU not recorded'}]"
         (line,) = ax.plot(minutes, accuracy, marker=".", label=label)
         ax.plot([minutes[-1]], [rung.mean], marker="*", markersize=10, color=line.get_color())
     ax.set_xlabel("training minutes (mean over seeds)")
