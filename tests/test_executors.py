@@ -56,6 +56,30 @@ def test_workers_give_the_local_table(runner, zoo_file, tmp_path, local_table):
         assert json.loads(config.read_text())["speed"]["threads"] == threads_per_worker(2)
 
 
+@pytest.mark.slow
+def test_workers_on_the_pytorch_backend_share_out_pytorchs_threads_too(zoo_file, tmp_path):
+    """PyTorch's busy-waiting OpenMP threads, one per core in each of two workers, slowed
+    them many times over: each worker now runs its share, as config.json records."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed (the torch extra)")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_cifar", "--zoo", str(zoo_file), "reproduce", "run",
+         "tiny-a", "tiny-b", "--seeds", "0", "--data", "synthetic", "--limit", "200",
+         "--backend", "torch", "--workers", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    configs = [json.loads(p.read_text()) for p in (out / "runs").glob("*/config.json")]
+    assert len(configs) == 2
+    for config in configs:
+        assert config["identity"]["backend"] == "torch"
+        assert config["speed"]["threads"] == threads_per_worker(2)
+
+
 @pytest.mark.parametrize("workers, cores, threads", [(1, 8, 8), (2, 2, 1), (2, 8, 4), (3, 2, 1),
                                                      (3, 8, 2)])
 def test_threads_per_worker_share_the_cores(workers, cores, threads):

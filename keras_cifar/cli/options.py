@@ -159,8 +159,8 @@ def executor_options(command):
                      show_default=True, help="local: this machine; ray: one Ray task per run."),
         click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                      help="With --executor local: runs in N processes at once, each with "
-                     "cores/N TensorFlow threads (on 2 cores, --workers 2 finishes a sweep "
-                     "1.1-1.5x sooner)."),
+                     "cores/N TensorFlow threads, PyTorch threads too on --backend torch (on 2 "
+                     "cores, --workers 2 finishes a sweep 1.1-1.5x sooner)."),
         click.option("--address", default=None,
                      help="Ray cluster address (e.g. ray://head:10001, auto); default: start a "
                      "local Ray. --out must be storage every node sees."),

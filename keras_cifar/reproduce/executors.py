@@ -152,12 +152,18 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
 
 def limit_threads(threads: int, verbose: bool = False) -> None:
     """Caps TensorFlow's intra- and inter-op thread pools (before TensorFlow starts its runtime),
-    and lets processes share a GPU (memory on demand instead of all of it up front).
+    PyTorch's too when the process trains on Keras' PyTorch backend, and lets processes share a
+    GPU (memory on demand instead of all of it up front).
 
     The initializer of each local worker process, which imports TensorFlow quietly first (as
-    the CLI does; `verbose`, the parent's `--verbose`, keeps its logging).
+    the CLI does; `verbose`, the parent's `--verbose`, keeps its logging). TensorFlow still
+    feeds every backend (tf.data). PyTorch's OpenMP threads busy-wait, so two workers with a
+    thread per core each would slow each other many times over; JAX's XLA runtime sizes its
+    own pool and has no public switch for it, so on JAX the workers share the cores as the
+    operating system schedules them.
     """
     from keras_cifar._env import quiet_tensorflow
+    from keras_cifar.backends import requested_backend
 
     quiet_tensorflow(verbose)
     import tensorflow as tf
@@ -166,6 +172,11 @@ def limit_threads(threads: int, verbose: bool = False) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)
+    if requested_backend() == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(threads)
 
 
 def _ray_remote(address: str | None):
@@ -190,7 +201,8 @@ def run_jobs(jobs: Iterable[Job], *, executor: str = "local", workers: int = 1,
         executor: `local` (this machine: in this process, or `workers` processes) or `ray`
             (one Ray task per job, on the cluster at `address` or a local one).
         workers: local processes; 1 runs the jobs one after the other in this process. Each
-            process gets `threads_per_worker(workers)` TensorFlow threads.
+            process gets `threads_per_worker(workers)` TensorFlow threads (and PyTorch
+            threads on the PyTorch backend: `limit_threads`).
         address: a Ray cluster address (`ray://host:10001`, `auto`); None starts a local one.
         on_start: called with (job, index, total) as each job is handed out.
 
