@@ -74,7 +74,7 @@ def test_sync_refuses_a_readme_without_markers_and_writes_nothing(tmp_path):
 
 
 def _documented_commands():
-    """Every `keras-cifar ...` and `python scripts/...` line of the README's and docs/' code
+    """Every `keras-cifar ...`, `python scripts/...` and `scripts/...` line of the README's and docs/' code
     blocks (indented by 4 spaces), continuation lines joined, comments dropped."""
     import shlex
 
@@ -87,7 +87,7 @@ def _documented_commands():
             for part in line.split("&&"):
                 part = part.split("  #", 1)[0].strip()
                 if not part.startswith(("keras-cifar ", "$ keras-cifar ", ".venv/bin/keras-cifar ",
-                                        "python scripts/")):
+                                        "python scripts/", "scripts/")):
                     continue
                 words = shlex.split(part)
                 if words[:1] == ["$"]:
@@ -96,6 +96,8 @@ def _documented_commands():
                     commands.append((path.name, words[1:]))
                 elif words[:1] == ["python"] and words[1:2] and words[1].startswith("scripts/"):
                     commands.append((path.name, words[1:]))
+                elif words[0].startswith("scripts/"):  # a shell script, run as it is
+                    commands.append((path.name, words))
     return commands
 
 
