@@ -64,10 +64,10 @@ def test_the_table_and_csv_are_written_only_where_other_backends_ran(out, tmp_pa
     assert "| mlp2 | jax | 0.4.1 | 2 | 54.50% +- 0.71 | +0.50 +- 0.76 (within seed noise) |" in text
     torch_line = next(line for line in text.splitlines() if "| mlp2 | torch |" in line)
     assert "within seed noise" not in torch_line and "`runs/mlp2-torch-s1`" in torch_line
-    assert "cnn3" not in text and "CPU: Test CPU." in text
+    assert "cnn3" not in text and "| Test CPU | `runs/mlp2-jax`, `runs/mlp2-jax-s1` |" in text
     rows = list(csv.DictReader((out / backend_table.BACKENDS_CSV).open()))
-    assert [(r["backend"], r["within_noise"]) for r in rows] == [
-        ("tensorflow", ""), ("jax", "true"), ("torch", "false")]
+    assert [(r["backend"], r["within_noise"], r["cpu"]) for r in rows] == [
+        ("tensorflow", "", "Test CPU"), ("jax", "true", "Test CPU"), ("torch", "false", "Test CPU")]
     only_tensorflow = tmp_path_factory.mktemp("tf")
     fake_finished_run(only_tensorflow, "mlp2", 0, [0.5, 0.53])
     assert backend_table.write_backend_table(ZOO, only_tensorflow) is None

@@ -27,7 +27,7 @@ from keras_cifar.zoo import ExperimentSpec, Zoo
 BACKENDS_MD = "BACKENDS.md"
 BACKENDS_CSV = "backends.csv"
 BACKENDS_CSV_COLUMNS = ("experiment", "backend", "version", "seeds", "mean_accuracy", "sd",
-                        "difference", "difference_se", "within_noise", "minutes", "runs")
+                        "difference", "difference_se", "within_noise", "minutes", "cpu", "runs")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,12 @@ class BackendRuns(SeedSpread):
     @property
     def minutes(self) -> float:
         return statistics.fmean(run_minutes(r) for r in self.runs)
+
+    @property
+    def cpus(self) -> str:
+        """The CPU models the runs record, e.g. `AMD EPYC`; empty for runs from before
+        config.json recorded one."""
+        return ", ".join(sorted({r.cpu for r in self.runs if r.cpu}))
 
 
 def backend_rows(zoo: Zoo, out_dir) -> list[tuple[ExperimentSpec, dict[str, BackendRuns]]]:
@@ -74,7 +80,7 @@ def _against_tensorflow(by_backend: dict[str, BackendRuns], backend: str):
     return difference, se, (None if se is None else abs(difference) < NOISE_SE * se)
 
 
-def backend_markdown(rows, cpus: list[str]) -> str:
+def backend_markdown(rows) -> str:
     """BACKENDS.md: one line per experiment and backend."""
     lines = [
         "# The same experiments on each Keras backend",
@@ -83,11 +89,12 @@ def backend_markdown(rows, cpus: list[str]) -> str:
         "seeds. Accuracy: the final-epoch test accuracy, mean +- sample sd over seeds. "
         "Against TensorFlow: the difference of means +- its standard error; within "
         f"{NOISE_SE:g} standard errors it is called seed noise. Minutes: mean training time "
-        "per run (epochs x the run's median epoch).",
+        "per run (epochs x the run's median epoch) on the CPU in its row; CPUs differ "
+        "several-fold, so minutes compare within one CPU only.",
         "",
         "| experiment | backend | version | seeds | accuracy | against TensorFlow (points) | minutes "
-        "| runs |",
-        "| --- | --- | --- | ---: | ---: | --- | ---: | --- |",
+        "| CPU | runs |",
+        "| --- | --- | --- | ---: | ---: | --- | ---: | --- | --- |",
     ]
     for experiment, by_backend in rows:
         for backend, cell in by_backend.items():
@@ -96,9 +103,9 @@ def backend_markdown(rows, cpus: list[str]) -> str:
             sd = "" if cell.sd is None else f" +- {100 * cell.sd:.2f}"
             runs = ", ".join(f"`{r.run_dir.parent.name}/{r.run_dir.name}`" for r in cell.runs)
             lines.append(f"| {experiment.id} | {backend} | {cell.versions} | {len(cell.runs)} | "
-                         f"{100 * cell.mean:.2f}%{sd} | {against} | {cell.minutes:.1f} | {runs} |")
-    lines += ["", f"CPU: {', '.join(cpus) or 'not recorded'}.", ""]
-    return "\n".join(lines)
+                         f"{100 * cell.mean:.2f}%{sd} | {against} | {cell.minutes:.1f} | "
+                         f"{cell.cpus or 'not recorded'} | {runs} |")
+    return "\n".join(lines + [""])
 
 
 def backend_csv(rows) -> str:
@@ -115,7 +122,7 @@ def backend_csv(rows) -> str:
                              "" if difference is None else f"{difference:.6f}",
                              "" if se is None else f"{se:.6f}",
                              "" if within is None else str(within).lower(),
-                             f"{cell.minutes:.2f}",
+                             f"{cell.minutes:.2f}", cell.cpus,
                              " ".join(r.run_dir.name for r in cell.runs)])
     return out.getvalue()
 
@@ -127,7 +134,6 @@ def write_backend_table(zoo: Zoo, out_dir) -> Path | None:
     rows = backend_rows(zoo, out_dir)
     if not rows:
         return None
-    cpus = sorted({r.cpu for _, by in rows for cell in by.values() for r in cell.runs if r.cpu})
     _fs.atomic_write_text(out_dir / BACKENDS_CSV, backend_csv(rows))
-    _fs.atomic_write_text(out_dir / BACKENDS_MD, backend_markdown(rows, cpus))
+    _fs.atomic_write_text(out_dir / BACKENDS_MD, backend_markdown(rows))
     return out_dir / BACKENDS_MD
