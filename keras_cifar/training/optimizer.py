@@ -75,7 +75,9 @@ class RecipeSGD(keras.optimizers.Optimizer):
             self._averaged = _Untracked(list(variables) + self._extra.items)
             for v in self._averaged.items:
                 average = self.add_variable_from_reference(v, "average")
-                average.assign(v)
+                # a copy: on JAX, assigning `v` itself would share its buffer, which the train
+                # step then donates twice
+                average.assign(ops.copy(v))
                 self.averages.append(average)
 
     def update_step(self, gradient, variable, learning_rate):
