@@ -1,6 +1,12 @@
 """RecipeSGD against PyTorch's SGD update written out in NumPy, airbench's lookahead rule, and
 the per-step schedule against the recipe's pure-Python one."""
 
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -148,12 +154,6 @@ weights = [w.tolist() for w in model.get_weights()]
 def test_lookahead_fits_on_every_backend_as_on_tensorflow(backend):
     """The averages start as copies of the weights: on JAX, sharing their buffers made the
     train step donate one buffer twice (airbench93 failed at its first step)."""
-    import importlib.util
-    import json
-    import os
-    import subprocess
-    import sys
-
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed (the {backend} extra)")
     done = subprocess.run([sys.executable, "-c", LOOKAHEAD_FIT + "print(json.dumps(weights))"],

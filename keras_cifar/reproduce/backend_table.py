@@ -54,7 +54,7 @@ class BackendRuns(SeedSpread):
     def cpus(self) -> str:
         """The CPU models the runs record, e.g. `AMD EPYC`; empty for runs from before
         config.json recorded one."""
-        return ", ".join(sorted({r.cpu for r in self.runs if r.cpu}))
+        return ", ".join(results.recorded_cpus(self.runs))
 
 
 def backend_rows(zoo: Zoo, out_dir) -> list[tuple[ExperimentSpec, dict[str, BackendRuns]]]:

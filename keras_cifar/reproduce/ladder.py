@@ -125,7 +125,7 @@ def ladder_rungs(zoo: Zoo, out_dir) -> list[Rung]:
             experiment=experiment, runs=tuple(runs),
             accuracies=tuple(final_accuracy(r, tta) for r in runs),
             minutes=tuple(run_minutes(r) for r in runs),
-            cpus=tuple(sorted({r.cpu for r in runs if r.cpu})),
+            cpus=results.recorded_cpus(runs),
             trained_as=trained_as,
         ))
     return rungs

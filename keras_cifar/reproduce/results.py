@@ -173,6 +173,12 @@ def finished_runs(out_dir, experiment: ExperimentSpec, subdir: str = RUNS_SUBDIR
     return sorted((run for run in found if run is not None), key=lambda r: r.seed)
 
 
+def recorded_cpus(runs: Iterable[FinishedRun]) -> tuple[str, ...]:
+    """The CPU models the runs' config.json record, sorted (runs from before it was recorded
+    add none)."""
+    return tuple(sorted({run.cpu for run in runs if run.cpu}))
+
+
 @dataclass(frozen=True)
 class SeedSummary:
     """Final test accuracies of several seeds: count, mean, sample sd, min, max."""
