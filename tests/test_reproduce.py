@@ -136,6 +136,28 @@ def test_report_only_regenerates_the_published_results(runner, zoo_file, tmp_pat
     assert (published / rep.RESULTS_CSV).read_text() == committed
 
 
+@pytest.mark.slow
+def test_a_reproduction_continues_from_published_runs_without_their_models(runner, zoo_file,
+                                                                          tmp_path):
+    """Published runs leave model.keras out; rerunning into them (as scripts/ladder.sh's notes
+    say) counts them as finished instead of failing on the missing model or retraining."""
+    out, published = tmp_path / "out", tmp_path / "figures"
+    args = ("--data", "synthetic", "--limit", "200")
+    assert invoke(runner, zoo_file, "run", "tiny-a", *args, "--out", str(out)).exit_code == 0
+    assert invoke(runner, zoo_file, "publish", str(published), "--out", str(out)).exit_code == 0
+    history = published / "runs" / "tiny-a" / rundir.HISTORY
+    before = history.read_text()
+    again = invoke(runner, zoo_file, "run", "--all", *args, "--out", str(published))
+    assert again.exit_code == 0, again.output
+    assert "2 finished" in again.output
+    assert history.read_text() == before  # not retrained
+    assert not (published / "runs" / "tiny-a" / rundir.MODEL).exists()
+    assert (published / "runs" / "tiny-b" / rundir.MODEL).is_file()  # the one left, trained
+    statuses = rep.experiment_status(load_zoo(zoo_file), load_zoo(zoo_file).experiments.values(),
+                                     published)
+    assert {st.status for st in statuses} == {rundir.RunStatus.FINISHED}
+
+
 def test_committed_figures_regenerate_exactly():
     """figures/results.csv is what `reproduce report --out figures` writes."""
     from pathlib import Path

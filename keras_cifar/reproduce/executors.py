@@ -108,8 +108,10 @@ def run_job(job: Job) -> dict:
     diverged = rundir.diverged_epoch(run_dir)
     if diverged is None or job.retry_diverged:
         try:
+            # require_model=False: published runs (no models) count as finished
             result = train_run(job.config, out_dir=run_dir.parent, name=run_dir.name,
-                               resume=True, force=diverged is not None, verbose=2)
+                               resume=True, force=diverged is not None, verbose=2,
+                               require_model=False)
         except errors.TrainingError as e:
             diverged = e.epoch
         except errors.RunMismatch as e:  # a sweep's or reproduction's names are not the user's

@@ -89,7 +89,8 @@ def _callbacks(run_dir: Path, first_epoch, clock: EpochClock, tensorboard: bool)
 def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs",
               name: str | None = None, resume: bool = False, force: bool = False,
               tensorboard: bool = False, verbose: int | str = "auto",
-              callbacks: list | None = None, reuse_finished: bool = False) -> RunResult:
+              callbacks: list | None = None, reuse_finished: bool = False,
+              require_model: bool = True) -> RunResult:
     """Trains a network as configured and writes its run directory.
 
     Args:
@@ -107,6 +108,9 @@ def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs
         callbacks: extra Keras callbacks, called after keras-cifar's own.
         reuse_finished: return a finished run of the same settings as it is (its model loaded)
             instead of refusing it; `resume` does the same and also continues unfinished ones.
+        require_model: refuse a finished run whose model.keras is gone; False returns it with
+            `model` None (its metrics and history are the result: runs that `reproduce
+            publish` copied, which leaves models out, continue a reproduction this way).
 
     Returns:
         A `RunResult` with the run directory, its config, its metrics and the trained model.
@@ -140,7 +144,7 @@ def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs
         if (run_dir / rundir.CONFIG).exists():
             saved = rundir.read_config(run_dir)
             if saved.get("status") == rundir.STATUS_FINISHED:
-                return _finished_run(run_dir, saved)
+                return _finished_run(run_dir, saved, require_model)
             record = saved
         else:
             record = {"identity": identity, "started": _now()}
@@ -151,9 +155,12 @@ def train_run(config: RunConfig, data: CifarData | None = None, *, out_dir="runs
                              tensorboard=tensorboard, verbose=verbose, callbacks=callbacks)
 
 
-def _finished_run(run_dir: Path, saved: dict) -> RunResult:
-    """A finished run as it is, its model loaded; refused if its model.keras is gone."""
+def _finished_run(run_dir: Path, saved: dict, require_model: bool = True) -> RunResult:
+    """A finished run as it is, its model loaded; if its model.keras is gone, refused, or
+    without a model when not `require_model`."""
     model_path = run_dir / rundir.MODEL
+    if not model_path.is_file() and not require_model:
+        return RunResult(run_dir, saved, rundir.read_metrics(run_dir), already_finished=True)
     if not model_path.is_file():
         raise errors.RunError(
             f"{run_dir} is marked finished but its {rundir.MODEL} is missing, so there is no "
