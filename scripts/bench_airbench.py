@@ -2,7 +2,7 @@
 
     python scripts/bench_airbench.py --data-dir ../shared/data/cifar10-jpeg.tar.gz \
         --airbench-python /work/abvenv/bin/python --epochs 3 --rounds 2 \
-        --json figures/bench/airbench.json
+        --json figures/bench/airbench.json [--backends jax,torch]
 
 The command line over `keras_cifar.bench.airbench_speed.run`, where the code and its
 documentation live. --airbench-python is a Python with torch 2.13.0 (CPU) and airbench 0.1.8
@@ -19,6 +19,17 @@ from keras_cifar.bench.airbench_speed import run
 DOC = " ".join(__doc__.split("\n\n")[0].split())
 
 
+def backend_list(text: str) -> list[str]:
+    """`jax,torch` as a list of installed Keras backends (argparse's type)."""
+    from keras_cifar.backends import available_backend
+    from keras_cifar.errors import KerasCifarError
+
+    try:
+        return [available_backend(name.strip()) for name in text.split(",") if name.strip()]
+    except KerasCifarError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=DOC)
     parser.add_argument("--data-dir", default=default_data(), help="a local CIFAR-10 copy")
@@ -29,6 +40,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="keras-cifar's side in mixed bfloat16 (airbench's stays float32)")
+    parser.add_argument("--backends", type=backend_list, default=[],
+                        help="also measure keras-cifar on these Keras backends, e.g. jax,torch")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if not args.data_dir or not Path(args.data_dir).exists():

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from keras_cifar.bench.airbench_speed import FULL_EPOCHS, _peak_rss_mib, summarise, training_flops_per_image
+from keras_cifar.bench.airbench_speed import (FULL_EPOCHS, _peak_rss_mib, summarise, summary_table,
+                                              training_flops_per_image)
 
 from conftest import ZOO
 
@@ -52,3 +53,22 @@ def test_the_script_refuses_a_single_epoch():
     done = subprocess.run([sys.executable, str(SCRIPT), "--data-dir", str(SCRIPT), "--epochs", "1"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "at least 2" in done.stderr
+
+
+def test_the_table_has_a_column_per_backend_against_the_same_airbench_runs():
+    airbench_runs = [_airbench([80.0, 75.0, 76.0])]
+    summaries = {"tensorflow": summarise([_keras([90.0, 50.0, 50.0])], airbench_runs, 1e13),
+                 "torch": summarise([_keras([200.0, 150.0, 150.0])], airbench_runs, 1e13)}
+    table = summary_table("Some CPU", 2, "float32", summaries)
+    header, _, seconds, images = table.strip().splitlines()[1:5]
+    assert header.count("keras-cifar on") == 2 and "PyTorch backend" in header
+    assert seconds == "| seconds per epoch | 50.0 | 150.0 | 75.5 |"
+    assert images == "| training images/s (x airbench's) | 1,000 (1.51x) | 333 (0.50x) | 662 |"
+    assert "keras-cifar on PyTorch backend is 0.50x airbench's speed" in table
+
+
+def test_the_script_refuses_an_unknown_backend():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--data-dir", str(SCRIPT),
+                           "--backends", "jax,tf"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Unknown Keras backend" in done.stderr and "backend='tf'" in done.stderr

@@ -10,6 +10,9 @@
 - airbench: its own `train93`, unmodified, float32 on the CPU (`keras_cifar.reference.airbench`),
   for the same epochs; its per-epoch training time (its `total_time_seconds`, which leaves out
   its evaluations).
+With `--backends jax,torch`, keras-cifar's side also runs on those Keras backends, each in
+its own process (`KERAS_BACKEND`), in the same rounds (the backend speed table's airbench93
+row: airbench's own code is its plain-PyTorch column).
 Each worker's peak resident memory is read by `/usr/bin/time -v` where it exists (else
 `getrusage`). Reported: median seconds per epoch over every epoch but each run's first (the
 trace / warm-up), the ratio, a full run's projection (11 epochs, whitening init, TTA
@@ -54,6 +57,7 @@ def keras_worker(settings: dict) -> dict:
     import keras
     import numpy as np
 
+    from keras_cifar.backends import backend_version
     from keras_cifar.data.spec import DataSpec
     from keras_cifar.data.pipelines import train_pipeline
     from keras_cifar.models.whitening import initialise_whitening
@@ -64,6 +68,9 @@ def keras_worker(settings: dict) -> dict:
     from keras_cifar.zoo import load_zoo
     from keras_cifar.bench.speed import matmul_peak_gflops
 
+    if keras.backend.backend() != settings.get("backend", "tensorflow"):
+        raise RuntimeError(f"this worker should run on {settings.get('backend')}, but Keras "
+                           f"runs on {keras.backend.backend()}; set KERAS_BACKEND")
     zoo = load_zoo()
     spec = zoo.network(settings["network"])
     data = DataSpec.of(settings["data"]).load()
@@ -95,7 +102,9 @@ def keras_worker(settings: dict) -> dict:
             "pipeline_images_per_s": pipeline_images_per_s,
             "steps_per_epoch": steps, "train_images": int(len(data.train_labels)),
             "speed": speed, "cpu": cpu_model(), "matmul_gflops": matmul_peak_gflops("tf"),
-            "versions": {"keras": keras.__version__, "numpy": np.__version__}}
+            "backend": keras.backend.backend(),
+            "versions": {"keras": keras.__version__, "numpy": np.__version__,
+                         keras.backend.backend(): backend_version(keras.backend.backend())}}
 
 
 def airbench_worker(settings: dict) -> dict:
@@ -158,6 +167,7 @@ def summarise(keras_runs: list[dict], airbench_runs: list[dict], flops_per_epoch
         "pipeline_images_per_s": statistics.median(r.get("pipeline_images_per_s", 0.0)
                                                    for r in keras_runs) or None,
         "training_images_per_s": keras_runs[0].get("train_images", 50_000) / k,
+        "airbench_images_per_s": keras_runs[0].get("train_images", 50_000) / a,
         "airbench_peak_rss_mib": max((r["peak_rss_mib"] or 0) for r in airbench_runs) or None,
     }
 
@@ -169,46 +179,80 @@ def run(args) -> int:
 
     spec = load_zoo().network("airbench93")
     threads = args.threads or os.cpu_count() or 1
+    extra = [b for b in getattr(args, "backends", None) or [] if b != "tensorflow"]
+    backends = ["tensorflow", *extra]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    keras_runs, airbench_runs = [], []
+    keras_runs, airbench_runs = {b: [] for b in backends}, []
     with tempfile.TemporaryDirectory() as cache:
         for round_ in range(args.rounds):
-            keras_runs.append(_measure(sys.executable, "keras", {
-                "network": "airbench93", "data": args.data_dir, "epochs": args.epochs,
-                "mixed_precision": args.mixed_precision}, env))
-            print(f"round {round_ + 1}: keras-cifar epochs "
-                  f"{[round(s, 1) for s in keras_runs[-1]['epoch_seconds']]} s", flush=True)
+            for backend in backends:
+                keras_runs[backend].append(_measure(sys.executable, "keras", {
+                    "network": "airbench93", "data": args.data_dir, "epochs": args.epochs,
+                    "mixed_precision": args.mixed_precision, "backend": backend},
+                    {**env, "KERAS_BACKEND": backend}))
+                print(f"round {round_ + 1}: keras-cifar on {backend}, epochs "
+                      f"{[round(s, 1) for s in keras_runs[backend][-1]['epoch_seconds']]} s",
+                      flush=True)
             airbench_runs.append(_measure(args.airbench_python, "airbench", {
                 "data": args.data_dir, "epochs": args.epochs, "threads": threads,
                 "cache": cache}, {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}))
             print(f"round {round_ + 1}: airbench epochs "
                   f"{[round(s, 1) for s in airbench_runs[-1]['epoch_seconds']]} s", flush=True)
-    images = keras_runs[0]["train_images"]
-    summary = summarise(keras_runs, airbench_runs, images * training_flops_per_image(spec))
+    images = keras_runs["tensorflow"][0]["train_images"]
+    flops = images * training_flops_per_image(spec)
+    summaries = {b: summarise(keras_runs[b], airbench_runs, flops) for b in backends}
     result = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
-              "keras_precision": keras_runs[0]["speed"]["mixed_precision"] or "float32",
+              "keras_precision": keras_runs["tensorflow"][0]["speed"]["mixed_precision"]
+              or "float32",
               "epochs": args.epochs, "rounds": args.rounds, "data": args.data_dir,
-              "summary": summary, "keras": keras_runs, "airbench": airbench_runs,
+              "backends": backends,
+              # TensorFlow's, the default path, where earlier files had it
+              "summary": summaries["tensorflow"], "keras": keras_runs["tensorflow"],
+              "airbench": airbench_runs,
+              "other_backends": {b: {"summary": summaries[b], "keras": keras_runs[b]}
+                                 for b in backends[1:]},
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    s = summary
-    print(f"\nairbench93 on {result['cpu']} ({result['cores']} cores), medians over epochs 2+:")
-    print(f"| | keras-cifar ({result['keras_precision']}) | airbench (PyTorch, float32) |\n"
-          "| --- | ---: | ---: |")
-    print(f"| seconds per epoch | {s['keras_epoch_seconds']:.1f} | {s['airbench_epoch_seconds']:.1f} |")
-    print(f"| full run, minutes (11 epochs{', TTA'}) | {s['keras_full_run_minutes']:.1f} | "
-          f"{s['airbench_full_run_minutes']:.1f} |")
-    print(f"| GFLOP/s (fraction of the float32 matmul peak) | {s['keras_gflops']:.0f} "
-          f"({s['keras_fraction_of_peak']:.0%}) | {s['airbench_gflops']:.0f} "
-          f"({s['airbench_fraction_of_peak']:.0%}) |")
-    print(f"| peak RSS, MiB | {s['keras_peak_rss_mib']} | {s['airbench_peak_rss_mib']} |")
-    if s["pipeline_images_per_s"]:
-        print(f"\nThe augmented tf.data pipeline alone: {s['pipeline_images_per_s']:,.0f} images/s, "
-              f"against {s['training_images_per_s']:,.0f} trained per second.")
-    print(f"\nkeras-cifar is {s['speedup']:.2f}x airbench's speed (target {TARGET_RATIO}x); a full "
-          f"run {s['keras_full_run_minutes']:.1f} min (target <= {TARGET_MINUTES}).")
+    print(summary_table(result["cpu"], result["cores"], result["keras_precision"], summaries))
     return 0
+
+
+def summary_table(cpu: str, cores: int, precision: str, summaries: dict[str, dict]) -> str:
+    """The printed comparison: a keras-cifar column per backend in `summaries` (backend name:
+    `summarise`'s dict; the same airbench runs behind each), then airbench's own code."""
+    names = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch backend"}
+    a = next(iter(summaries.values()))  # airbench's numbers, the same in each
+
+    def row(label, cell, airbench):
+        return f"| {label} | " + " | ".join(cell(s) for s in summaries.values()) + f" | {airbench} |"
+
+    lines = [
+        f"\nairbench93 on {cpu} ({cores} cores), medians over epochs 2+:",
+        "| | " + " | ".join(f"keras-cifar on {names.get(b, b)} ({precision})" for b in summaries)
+        + " | airbench (PyTorch, float32) |",
+        "| --- |" + " ---: |" * (len(summaries) + 1),
+        row("seconds per epoch", lambda s: f"{s['keras_epoch_seconds']:.1f}",
+            f"{a['airbench_epoch_seconds']:.1f}"),
+        row("training images/s (x airbench's)",
+            lambda s: f"{s['training_images_per_s']:,.0f} ({s['speedup']:.2f}x)",
+            f"{a['airbench_images_per_s']:,.0f}"),
+        row("full run, minutes (11 epochs, TTA)", lambda s: f"{s['keras_full_run_minutes']:.1f}",
+            f"{a['airbench_full_run_minutes']:.1f}"),
+        row("GFLOP/s (fraction of the float32 matmul peak)",
+            lambda s: f"{s['keras_gflops']:.0f} ({s['keras_fraction_of_peak']:.0%})",
+            f"{a['airbench_gflops']:.0f} ({a['airbench_fraction_of_peak']:.0%})"),
+        row("peak RSS, MiB", lambda s: f"{s['keras_peak_rss_mib']}", f"{a['airbench_peak_rss_mib']}"),
+    ]
+    tf = summaries.get("tensorflow", a)
+    if tf["pipeline_images_per_s"]:
+        lines.append(f"\nThe augmented tf.data pipeline alone: {tf['pipeline_images_per_s']:,.0f} "
+                     f"images/s, against {tf['training_images_per_s']:,.0f} trained per second.")
+    for backend, s in summaries.items():
+        lines.append(f"keras-cifar on {names.get(backend, backend)} is {s['speedup']:.2f}x "
+                     f"airbench's speed (target {TARGET_RATIO}x); a full run "
+                     f"{s['keras_full_run_minutes']:.1f} min (target <= {TARGET_MINUTES}).")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
