@@ -89,6 +89,27 @@ def test_a_rung_that_differs_only_in_tta_reads_the_other_rungs_runs(tmp_path):
     assert "Runs: those of `ladder-h`, which trains exactly the same, evaluated without" in text
 
 
+def test_rung_a_reads_the_reports_cnn3_runs_which_train_the_same(tmp_path):
+    """(a) is CNN 3 with the report's recipe: the report's `cnn3` experiment, run for run;
+    its runs in the same folder are (a)'s, and (b)'s gain over them is not paired."""
+    for seed, accuracy in enumerate((0.70, 0.71, 0.72)):
+        _fake_run(tmp_path, "cnn3", seed, [0.6, accuracy])
+    _fake_run(tmp_path, "lenet5-lr0.01", 0, [0.5, 0.6])  # trains otherwise: read by no rung
+    _fake_run(tmp_path, "ladder-b", 0, [0.7, 0.80])
+    _fake_run(tmp_path, "ladder-b", 1, [0.7, 0.82])
+    a, b = ladder.ladder_rungs(ZOO, tmp_path)
+    assert (a.experiment.id, a.trained_as, a.accuracies) == ("ladder-a", "cnn3", (0.70, 0.71, 0.72))
+    assert [r.run_dir.name for r in a.runs] == ["cnn3", "cnn3-s1", "cnn3-s2"]
+    difference, se = ladder.rung_gain(a, b)
+    assert difference == pytest.approx(0.10)
+    assert se == pytest.approx((0.01 ** 2 / 3 + 0.01414213 ** 2 / 2) ** 0.5, rel=1e-4)
+    text = ladder.ladder_markdown(ZOO, [a, b])
+    assert "| cnn3 | report | 3 of cnn3 | 20 | 71.00% +- 1.00 |" in text
+    assert "Runs: those of `cnn3`, which trains exactly the same, evaluated without" in text
+    _fake_run(tmp_path, "ladder-a", 0, [0.6, 0.69])
+    assert ladder.ladder_rungs(ZOO, tmp_path)[0].accuracies == (0.69,)  # its own win
+
+
 def test_own_runs_win_and_only_tta_may_differ(tmp_path):
     _fake_run(tmp_path, "ladder-h", 0, [0.8, 0.80], tta=0.81)
     _fake_run(tmp_path, "ladder-g", 0, [0.8, 0.79])

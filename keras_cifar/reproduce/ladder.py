@@ -6,10 +6,11 @@ epochs, minutes, and each rung's gain over the one before with its standard erro
 ladder.png (test accuracy against training minutes, one line per rung). Like RESULTS.md it
 needs only config.json, history.csv and metrics.json, so it redraws from a published folder.
 
-A rung that trains exactly what another rung trains and differs from it only in test-time
-augmentation ((g) and (h): TTA changes the final evaluation, not the training) needs no runs of
-its own: without its own it reads the other's runs, evaluated its way (`test_accuracy` for no
-TTA), and the gain between the two is paired, seed by seed, over the same runs.
+A rung that trains exactly what another experiment trains, differing at most in test-time
+augmentation ((g) and (h): TTA changes the final evaluation, not the training; (a) and the
+report's `cnn3`: the same run), needs no runs of its own: without its own it reads the other's
+runs, evaluated its way (`test_accuracy` for no TTA), and a gain between two rungs over the
+same runs is paired, seed by seed.
 """
 
 from __future__ import annotations
@@ -108,18 +109,22 @@ def same_training(zoo: Zoo, a: ExperimentSpec, b: ExperimentSpec) -> bool:
 
 def ladder_rungs(zoo: Zoo, out_dir) -> list[Rung]:
     """The ladder's rungs with at least one finished seed in `out_dir`, in zoo order; a rung
-    with none of its own reads those of a rung it trains exactly as (`same_training`)."""
+    with none of its own reads those in `out_dir` of an experiment it trains exactly as
+    (`same_training`): another rung first, else any of the zoo's (rung (a) is the report's
+    `cnn3`)."""
     experiments = zoo.experiments_in(LADDER_GROUP)
-    own = {e.id: results.finished_runs(out_dir, e) for e in experiments}
+    others = [e for e in zoo.experiments.values() if e.group != LADDER_GROUP]
+    runs_of = {e.id: results.finished_runs(out_dir, e) for e in experiments}
     rungs = []
     for experiment in experiments:
-        runs, trained_as = own[experiment.id], None
+        runs, trained_as = runs_of[experiment.id], None
         if not runs:
-            twin = next((other for other in experiments if other.id != experiment.id
-                         and own[other.id] and same_training(zoo, experiment, other)), None)
+            twin = next((other for other in experiments + others if other.id != experiment.id
+                         and same_training(zoo, experiment, other)
+                         and _finished(runs_of, out_dir, other)), None)
             if twin is None:
                 continue
-            runs, trained_as = own[twin.id], twin.id
+            runs, trained_as = runs_of[twin.id], twin.id
         tta = zoo.recipe(experiment.recipe).tta != "none"
         rungs.append(Rung(
             experiment=experiment, runs=tuple(runs),
@@ -129,6 +134,13 @@ def ladder_rungs(zoo: Zoo, out_dir) -> list[Rung]:
             trained_as=trained_as,
         ))
     return rungs
+
+
+def _finished(runs_of: dict, out_dir, experiment: ExperimentSpec) -> list:
+    """`experiment`'s finished runs in `out_dir`, read once into `runs_of`."""
+    if experiment.id not in runs_of:
+        runs_of[experiment.id] = results.finished_runs(out_dir, experiment)
+    return runs_of[experiment.id]
 
 
 def run_minutes(run: results.FinishedRun) -> float:
@@ -181,9 +193,10 @@ def ladder_markdown(zoo: Zoo, rungs: list[Rung]) -> str:
         "mean training time per run on the CPU in its row (epochs x the run's median epoch; "
         "CPUs differ several-fold, so compare minutes within one CPU). Gain: the difference of "
         f"means from the rung above +- its standard error; within {NOISE_SE:g} standard errors "
-        "it is called seed noise. A rung that trains exactly as another and differs only in "
-        "test-time augmentation reads that rung's runs (seeds: `of <id>`), and its gain over "
-        "them is paired seed by seed.",
+        "it is called seed noise. A rung that trains exactly as another experiment, differing at "
+        "most in test-time augmentation, reads that experiment's runs (seeds: `of <id>`; "
+        "(a) is the report's `cnn3`), and a gain between two rungs over the same runs is "
+        "paired seed by seed.",
         "",
         "| rung | network | recipe | seeds | epochs | accuracy | minutes | CPU | gain (points) |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
