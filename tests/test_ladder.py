@@ -61,6 +61,15 @@ def test_no_ladder_runs_writes_nothing(tmp_path):
     assert not (tmp_path / ladder.LADDER_MD).exists()
 
 
+def test_a_report_folder_gets_no_ladder_from_its_cnn3_runs_alone(tmp_path):
+    _fake_run(tmp_path, "cnn3", 0, [0.6, 0.7])
+    assert [r.trained_as for r in ladder.ladder_rungs(ZOO, tmp_path)] == ["cnn3"]
+    assert ladder.write_ladder(ZOO, tmp_path) is None
+    assert not (tmp_path / ladder.LADDER_MD).exists()
+    _fake_run(tmp_path, "ladder-b", 0, [0.7, 0.8])
+    assert ladder.write_ladder(ZOO, tmp_path) is not None
+
+
 def test_minutes_ignore_one_stretched_epoch(tmp_path):
     _fake_run(tmp_path, "ladder-a", 0, [0.6, 0.7, 0.7])
     history = tmp_path / "runs" / "ladder-a" / rundir.HISTORY

@@ -272,12 +272,13 @@ def ladder_figure(rungs: list[Rung]):
 
 def write_ladder(zoo: Zoo, out_dir) -> Path | None:
     """Writes LADDER.md, ladder.csv and ladder.png into `out_dir` from its ladder runs;
-    returns LADDER.md's path, or None when no rung has a finished run there."""
+    returns LADDER.md's path, or None when no rung has a finished run of its own there (a
+    report's folder, whose cnn3 runs alone would make rung (a), gets no ladder)."""
     from keras_cifar.plots.figures import _save
 
     out_dir = Path(out_dir)
     rungs = ladder_rungs(zoo, out_dir)
-    if not rungs:
+    if all(rung.trained_as is not None for rung in rungs):
         return None
     _fs.atomic_write_text(out_dir / LADDER_CSV, ladder_csv(rungs))
     _save(ladder_figure(rungs), out_dir / LADDER_PNG)
