@@ -159,9 +159,9 @@ def _finished_run(run_dir: Path, saved: dict, require_model: bool = True) -> Run
     """A finished run as it is, its model loaded; if its model.keras is gone, refused, or
     without a model when not `require_model`."""
     model_path = run_dir / rundir.MODEL
-    if not model_path.is_file() and not require_model:
-        return RunResult(run_dir, saved, rundir.read_metrics(run_dir), already_finished=True)
     if not model_path.is_file():
+        if not require_model:
+            return RunResult(run_dir, saved, rundir.read_metrics(run_dir), already_finished=True)
         raise errors.RunError(
             f"{run_dir} is marked finished but its {rundir.MODEL} is missing, so there is no "
             "trained model to return. Train it again from scratch with `force=True`.")
